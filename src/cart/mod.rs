@@ -1,0 +1,3 @@
+//! Carts in Workers KV: one value per user, priced from the catalogue at read time.
+
+pub mod handlers;

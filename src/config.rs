@@ -1,0 +1,361 @@
+//! Typed configuration, parsed from the worker's variables and secrets.
+//!
+//! Pure: [`Config::from_lookup`] takes a lookup function, so native tests feed it a map and
+//! the edge feeds it `Env`. The edge reads it once per request. A malformed value is a
+//! [`ConfigError`] naming the variable (never quoting its value). Secrets live in [`Secret`],
+//! whose `Debug` is redacted.
+
+use std::fmt;
+
+/// Where the worker runs. Only `development` enables `/dev/token`, loopback `http` key-set
+/// URLs, the test hooks and detailed error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Production,
+    Development,
+}
+
+/// Which store holds idempotency records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdempotencyBackend {
+    DurableObject,
+    D1,
+}
+
+/// A secret value: printable only on purpose, never by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself; call sites say so explicitly.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Every setting of edgecart, with its default. See the README's configuration table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub environment: Environment,
+    /// The one accepted `iss`.
+    pub jwt_issuer: Option<String>,
+    /// Accepted `aud` values (any-of).
+    pub jwt_audience: Vec<String>,
+    /// Inline JWKS JSON (the only place `oct` keys are accepted).
+    pub jwt_jwks: Option<String>,
+    /// Remote JWKS URL (https; loopback http in development).
+    pub jwt_jwks_url: Option<String>,
+    pub jwt_leeway_seconds: u64,
+    pub jwt_max_token_bytes: usize,
+    pub jwt_max_lifetime_seconds: Option<u64>,
+    /// PASERK `k4.public.…` keys.
+    pub paseto_v4_public_keys: Vec<String>,
+    /// Private JWK that signs `/dev/token` tokens (development only).
+    pub dev_token_key: Option<Secret>,
+    pub cors_allow_origins: Vec<String>,
+    pub catalogue_max_age: u32,
+    pub catalogue_s_maxage: u32,
+    pub catalogue_swr: u32,
+    pub cart_ttl_seconds: u64,
+    pub idempotency_backend: IdempotencyBackend,
+    pub idempotency_lease_seconds: u64,
+    pub idempotency_retention_seconds: u64,
+}
+
+/// A variable that is present but unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.reason)
+    }
+}
+
+impl From<ConfigError> for crate::http::problem::ApiError {
+    fn from(e: ConfigError) -> Self {
+        Self::Misconfigured {
+            variable: e.variable,
+            reason: e.reason,
+        }
+    }
+}
+
+/// Names of the secrets (read with `Env::secret`, never listed in `wrangler.toml`).
+pub const SECRET_NAMES: [&str; 1] = ["DEV_TOKEN_KEY"];
+
+/// Names of the plain variables.
+pub const VAR_NAMES: [&str; 17] = [
+    "ENVIRONMENT",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_JWKS",
+    "JWT_JWKS_URL",
+    "JWT_LEEWAY_SECONDS",
+    "JWT_MAX_TOKEN_BYTES",
+    "JWT_MAX_LIFETIME_SECONDS",
+    "PASETO_V4_PUBLIC_KEYS",
+    "CORS_ALLOW_ORIGINS",
+    "CATALOGUE_MAX_AGE",
+    "CATALOGUE_S_MAXAGE",
+    "CATALOGUE_SWR",
+    "CART_TTL_SECONDS",
+    "IDEMPOTENCY_BACKEND",
+    "IDEMPOTENCY_LEASE_SECONDS",
+    "IDEMPOTENCY_RETENTION_SECONDS",
+];
+
+impl Config {
+    /// Parses every setting through `lookup` (variable name → value, `None` when unset).
+    /// Empty values count as unset.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first variable whose value cannot be used.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let environment = match get("ENVIRONMENT").as_deref() {
+            None | Some("production") => Environment::Production,
+            Some("development") => Environment::Development,
+            Some(_) => return Err(err("ENVIRONMENT", "expected `production` or `development`")),
+        };
+        let idempotency_backend = match get("IDEMPOTENCY_BACKEND").as_deref() {
+            None | Some("durable_object") => IdempotencyBackend::DurableObject,
+            Some("d1") => IdempotencyBackend::D1,
+            Some(_) => {
+                return Err(err(
+                    "IDEMPOTENCY_BACKEND",
+                    "expected `durable_object` or `d1`",
+                ))
+            }
+        };
+        let jwt_jwks_url = get("JWT_JWKS_URL");
+        if let Some(url) = &jwt_jwks_url {
+            check_jwks_url(url, environment)?;
+        }
+        let cart_ttl_seconds = number(&get, "CART_TTL_SECONDS", 2_592_000, 60, 31_536_000)?;
+        Ok(Self {
+            environment,
+            jwt_issuer: get("JWT_ISSUER"),
+            jwt_audience: list(get("JWT_AUDIENCE")),
+            jwt_jwks: get("JWT_JWKS"),
+            jwt_jwks_url,
+            jwt_leeway_seconds: number(&get, "JWT_LEEWAY_SECONDS", 60, 0, 3600)?,
+            jwt_max_token_bytes: usize::try_from(number(
+                &get,
+                "JWT_MAX_TOKEN_BYTES",
+                8192,
+                64,
+                1 << 20,
+            )?)
+            .map_err(|_| err("JWT_MAX_TOKEN_BYTES", "out of range"))?,
+            jwt_max_lifetime_seconds: match get("JWT_MAX_LIFETIME_SECONDS") {
+                None => None,
+                Some(_) => Some(number(&get, "JWT_MAX_LIFETIME_SECONDS", 0, 1, 31_536_000)?),
+            },
+            paseto_v4_public_keys: list(get("PASETO_V4_PUBLIC_KEYS")),
+            dev_token_key: get("DEV_TOKEN_KEY").map(Secret::new),
+            cors_allow_origins: list(get("CORS_ALLOW_ORIGINS")),
+            catalogue_max_age: small(number(&get, "CATALOGUE_MAX_AGE", 60, 0, 31_536_000)?),
+            catalogue_s_maxage: small(number(&get, "CATALOGUE_S_MAXAGE", 300, 1, 31_536_000)?),
+            catalogue_swr: small(number(&get, "CATALOGUE_SWR", 60, 0, 31_536_000)?),
+            cart_ttl_seconds,
+            idempotency_backend,
+            idempotency_lease_seconds: number(&get, "IDEMPOTENCY_LEASE_SECONDS", 30, 1, 3600)?,
+            idempotency_retention_seconds: number(
+                &get,
+                "IDEMPOTENCY_RETENTION_SECONDS",
+                86_400,
+                60,
+                2_592_000,
+            )?,
+        })
+    }
+
+    #[must_use]
+    pub fn is_development(&self) -> bool {
+        self.environment == Environment::Development
+    }
+}
+
+fn err(variable: &'static str, reason: &str) -> ConfigError {
+    ConfigError {
+        variable,
+        reason: reason.to_owned(),
+    }
+}
+
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn small(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(text) = get(name) else {
+        return Ok(default);
+    };
+    let value: u64 = text
+        .parse()
+        .map_err(|_| err(name, "expected a whole number of the documented unit"))?;
+    if value < min || value > max {
+        return Err(ConfigError {
+            variable: name,
+            reason: format!("must be between {min} and {max}"),
+        });
+    }
+    Ok(value)
+}
+
+fn check_jwks_url(url: &str, environment: Environment) -> Result<(), ConfigError> {
+    if url.starts_with("https://") && url.len() > "https://".len() {
+        return Ok(());
+    }
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| {
+            url.strip_prefix(p).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with(':') || rest.starts_with('/')
+            })
+        });
+    if loopback && environment == Environment::Development {
+        return Ok(());
+    }
+    Err(err(
+        "JWT_JWKS_URL",
+        "must be an https URL (loopback http only when ENVIRONMENT=development)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_production_values() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.environment, Environment::Production);
+        assert_eq!(c.jwt_leeway_seconds, 60);
+        assert_eq!(c.jwt_max_token_bytes, 8192);
+        assert_eq!(c.jwt_max_lifetime_seconds, None);
+        assert_eq!(
+            (c.catalogue_max_age, c.catalogue_s_maxage, c.catalogue_swr),
+            (60, 300, 60)
+        );
+        assert_eq!(c.cart_ttl_seconds, 2_592_000);
+        assert_eq!(c.idempotency_backend, IdempotencyBackend::DurableObject);
+        assert_eq!(
+            (c.idempotency_lease_seconds, c.idempotency_retention_seconds),
+            (30, 86_400)
+        );
+        assert!(c.cors_allow_origins.is_empty());
+    }
+
+    #[test]
+    fn lists_are_comma_separated_and_trimmed() {
+        let c = parse(&[
+            ("JWT_AUDIENCE", " a, b ,,c "),
+            ("CORS_ALLOW_ORIGINS", "https://x.example"),
+        ])
+        .unwrap();
+        assert_eq!(c.jwt_audience, vec!["a", "b", "c"]);
+        assert_eq!(c.cors_allow_origins, vec!["https://x.example"]);
+    }
+
+    #[test]
+    fn a_malformed_number_names_the_variable_not_the_value() {
+        let e = parse(&[("JWT_LEEWAY_SECONDS", "sixty")]).unwrap_err();
+        assert_eq!(e.variable, "JWT_LEEWAY_SECONDS");
+        assert!(!e.reason.contains("sixty"));
+        assert_eq!(
+            parse(&[("CART_TTL_SECONDS", "10")]).unwrap_err().variable,
+            "CART_TTL_SECONDS"
+        );
+    }
+
+    #[test]
+    fn unknown_enumerations_are_refused() {
+        assert_eq!(
+            parse(&[("ENVIRONMENT", "dev")]).unwrap_err().variable,
+            "ENVIRONMENT"
+        );
+        assert_eq!(
+            parse(&[("IDEMPOTENCY_BACKEND", "kv")])
+                .unwrap_err()
+                .variable,
+            "IDEMPOTENCY_BACKEND"
+        );
+        assert_eq!(
+            parse(&[("IDEMPOTENCY_BACKEND", "d1")])
+                .unwrap()
+                .idempotency_backend,
+            IdempotencyBackend::D1
+        );
+    }
+
+    #[test]
+    fn jwks_urls_must_be_https_except_loopback_in_development() {
+        assert!(parse(&[("JWT_JWKS_URL", "https://idp.example/jwks")]).is_ok());
+        assert!(parse(&[("JWT_JWKS_URL", "http://idp.example/jwks")]).is_err());
+        assert!(parse(&[("JWT_JWKS_URL", "http://127.0.0.1:9000/jwks")]).is_err());
+        assert!(parse(&[
+            ("JWT_JWKS_URL", "http://127.0.0.1:9000/jwks"),
+            ("ENVIRONMENT", "development")
+        ])
+        .is_ok());
+        assert!(parse(&[
+            ("JWT_JWKS_URL", "http://127.0.0.1.evil.example/"),
+            ("ENVIRONMENT", "development")
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = parse(&[("DEV_TOKEN_KEY", "super-secret")]).unwrap();
+        assert!(!format!("{c:?}").contains("super-secret"));
+    }
+}

@@ -1,0 +1,138 @@
+//! `GET /health` (liveness, touches nothing) and `GET /health/ready` (reaches each binding).
+
+use serde::Serialize;
+use worker::Response;
+
+use crate::http::{self, problem::ApiError, Cx};
+
+#[derive(Serialize)]
+struct Live {
+    status: &'static str,
+    version: &'static str,
+}
+
+/// Liveness: no storage touched, never cached.
+///
+/// # Errors
+/// Only if the response cannot be built.
+pub fn live() -> Result<Response, ApiError> {
+    http::json(
+        200,
+        &Live {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        "no-store",
+    )
+}
+
+/// The outcome of one binding's probe.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    kv: Check,
+    durable_object: Check,
+    d1: Check,
+}
+
+#[derive(Serialize)]
+struct Ready {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    type_uri: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'static str>,
+    status: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'static str>,
+    checks: Checks,
+}
+
+fn check(result: Result<(), String>) -> Check {
+    match result {
+        Ok(()) => Check {
+            ok: true,
+            error: None,
+        },
+        Err(error) => Check {
+            ok: false,
+            error: Some(error),
+        },
+    }
+}
+
+/// Readiness: a read-only probe through each binding (a KV read, a SQL statement inside the
+/// Durable Object, a D1 `SELECT 1`). 200 with the report, or 503 problem+json with the same
+/// `checks` member.
+///
+/// # Errors
+/// Only if the response cannot be built.
+pub async fn ready(cx: &mut Cx) -> Result<Response, ApiError> {
+    let (kv, durable_object, d1) = futures_util::join!(
+        probe_kv(cx),
+        crate::idempotency::durable::probe(&cx.env),
+        probe_d1(cx)
+    );
+    let checks = Checks {
+        kv: check(kv),
+        durable_object: check(durable_object),
+        d1: check(d1),
+    };
+    let all_ok = checks.kv.ok && checks.durable_object.ok && checks.d1.ok;
+    if all_ok {
+        return http::json(
+            200,
+            &Ready {
+                type_uri: None,
+                title: None,
+                status: "ok".into(),
+                detail: None,
+                checks,
+            },
+            "no-store",
+        );
+    }
+    let body = Ready {
+        type_uri: Some("/problems/unavailable"),
+        title: Some("Service unavailable"),
+        status: 503.into(),
+        detail: Some("At least one storage binding could not be reached; see `checks`."),
+        checks,
+    };
+    let mut response = http::json(503, &body, "no-store")?;
+    let headers = response.headers_mut();
+    let _ = headers.set("Content-Type", "application/problem+json");
+    let _ = headers.set("Retry-After", "5");
+    Ok(response)
+}
+
+async fn probe_kv(cx: &Cx) -> Result<(), String> {
+    let kv = cx.env.kv("CARTS").map_err(|e| e.to_string())?;
+    kv.get("edgecart:ready-probe")
+        .text()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn probe_d1(cx: &Cx) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct One {
+        one: i64,
+    }
+    let db = cx.env.d1("DB").map_err(|e| e.to_string())?;
+    let row: Option<One> = db
+        .prepare("SELECT 1 AS one")
+        .first(None)
+        .await
+        .map_err(|e| e.to_string())?;
+    match row {
+        Some(One { one: 1 }) => Ok(()),
+        _ => Err("unexpected answer to SELECT 1".into()),
+    }
+}

@@ -1,0 +1,273 @@
+//! The transport edge: the per-request context, responders and problem responses.
+//!
+//! This is where `worker` types live. Handlers get a [`Cx`] holding the request, the bindings,
+//! the one `now` of the request and its id; they return `Result<Response, ApiError>`, and
+//! [`Cx::finish`] turns errors into problem+json, adds the request id and writes the single
+//! log line of the request.
+
+pub mod problem;
+
+use serde::Serialize;
+use worker::{Context, Env, Headers, Method, Request, Response};
+
+use crate::config::Config;
+use crate::time::UnixMillis;
+use problem::{ApiError, ProblemResponse};
+
+/// The largest request body any route accepts (16 KiB).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// `Cache-Control` for anything that depends on who asked.
+pub const PRIVATE_NO_STORE: &str = "private, no-store";
+
+/// Everything a handler needs about the request in flight.
+pub struct Cx {
+    pub req: Request,
+    pub env: Env,
+    pub ctx: Context,
+    pub method: Method,
+    pub path: String,
+    /// Read once at the start of the request; pure code gets it passed down.
+    pub now: UnixMillis,
+    pub request_id: String,
+    /// The matched route template, for the log line (`/products/{sku}`).
+    pub route: &'static str,
+    config: Option<Config>,
+}
+
+impl Cx {
+    #[must_use]
+    pub fn new(req: Request, env: Env, ctx: Context) -> Self {
+        let now = UnixMillis(now_millis());
+        let method = req.method();
+        let path = req.path();
+        let request_id = req
+            .headers()
+            .get("cf-ray")
+            .ok()
+            .flatten()
+            .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            .unwrap_or_else(random_id);
+        Self {
+            req,
+            env,
+            ctx,
+            method,
+            path,
+            now,
+            request_id,
+            route: "unmatched",
+            config: None,
+        }
+    }
+
+    /// The typed configuration, parsed on first use in this request.
+    ///
+    /// # Errors
+    /// [`ApiError::Misconfigured`] naming the variable that cannot be used.
+    pub fn config(&mut self) -> Result<&Config, ApiError> {
+        if self.config.is_none() {
+            let env = &self.env;
+            let parsed = Config::from_lookup(|name| {
+                if crate::config::SECRET_NAMES.contains(&name) {
+                    env.secret(name).ok().map(|s| s.to_string())
+                } else {
+                    env.var(name).ok().map(|v| v.to_string())
+                }
+            })?;
+            self.config = Some(parsed);
+        }
+        self.config
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("configuration vanished".into()))
+    }
+
+    /// Whether detailed errors and development routes are on. A configuration that does not
+    /// parse counts as production.
+    pub fn is_development(&mut self) -> bool {
+        self.config().map(Config::is_development).unwrap_or(false)
+    }
+
+    /// A request header, or `None` when absent.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.req.headers().get(name).ok().flatten()
+    }
+
+    /// The raw query string, without `?`.
+    #[must_use]
+    pub fn query(&self) -> String {
+        self.req
+            .url()
+            .ok()
+            .and_then(|u| u.query().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Reads the body, refusing more than [`MAX_BODY_BYTES`] (413) before and after reading.
+    ///
+    /// # Errors
+    /// 413 when too large, 400 when the body cannot be read.
+    pub async fn body_bytes(&mut self) -> Result<Vec<u8>, ApiError> {
+        if let Some(len) = self.header("content-length") {
+            let len: usize = len
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::BadRequest("Content-Length is not a number.".into()))?;
+            if len > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+        }
+        let bytes = self
+            .req
+            .bytes()
+            .await
+            .map_err(|_| ApiError::BadRequest("The request body could not be read.".into()))?;
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and parses a JSON body: 400 for malformed JSON, 422 for the wrong shape.
+    ///
+    /// # Errors
+    /// 400, 413 or 422 as above.
+    pub async fn json_body<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        let bytes = self.body_bytes().await?;
+        parse_json_body(&bytes)
+    }
+
+    /// Turns a handler's result into the response sent, and writes the request's log line.
+    pub fn finish(mut self, result: Result<Response, ApiError>) -> Response {
+        let development = self.is_development();
+        let (mut response, error) = match result {
+            Ok(r) => (r, None),
+            Err(e) => (problem_response(&e.to_response(development)), Some(e)),
+        };
+        let status = response.status_code();
+        let _ = response.headers_mut().set("X-Request-Id", &self.request_id);
+        // Request-dependent headers go on last, after any edge-cache lookup or store.
+        let origin = self.header("origin");
+        if let Ok(config) = self.config() {
+            crate::cors::decorate(config, origin.as_deref(), response.headers_mut());
+        }
+        if self.method == Method::Head {
+            // HEAD carries the headers of GET and no body.
+            let headers = response.headers().clone();
+            response = Response::builder()
+                .with_status(status)
+                .with_headers(headers)
+                .empty();
+        }
+        self.log(status, error.as_ref());
+        response
+    }
+
+    fn log(&self, status: u16, error: Option<&ApiError>) {
+        let line = LogLine {
+            level: if status >= 500 { "error" } else { "info" },
+            request_id: &self.request_id,
+            method: self.method.as_ref(),
+            route: self.route,
+            status,
+            duration_ms: now_millis().saturating_sub(self.now.0),
+            problem: error.map(|e| e.kind().slug()),
+            detail: error.and_then(ApiError::log_detail),
+        };
+        if let Ok(text) = serde_json::to_string(&line) {
+            worker::console_log!("{text}");
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LogLine<'a> {
+    level: &'static str,
+    request_id: &'a str,
+    method: &'a str,
+    route: &'static str,
+    status: u16,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+/// Parses a JSON body: malformed JSON is 400, well-formed JSON of the wrong shape is 422.
+///
+/// # Errors
+/// As above; the detail names the position, never echoes the body.
+pub fn parse_json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "The body is not valid JSON (line {}, column {}).",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::InvalidValue(format!("The body has the wrong shape: {e}.")))
+}
+
+/// Milliseconds since the epoch from the runtime's clock (`Date.now()` on wasm).
+#[must_use]
+pub fn now_millis() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// 16 random bytes as hex, for request ids and order ids.
+#[must_use]
+pub fn random_id() -> String {
+    let mut bytes = [0_u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return "0".repeat(32);
+    }
+    crate::hash::hex(&bytes)
+}
+
+/// Builds the worker response of a problem.
+#[must_use]
+pub fn problem_response(p: &ProblemResponse) -> Response {
+    let body = serde_json::to_vec(&p.problem).unwrap_or_default();
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/problem+json");
+    let _ = headers.set("Cache-Control", "no-store");
+    for (name, value) in &p.headers {
+        let _ = headers.set(name, value);
+    }
+    Response::builder()
+        .with_status(p.status)
+        .with_headers(headers)
+        .fixed(body)
+}
+
+/// A JSON response with the given status and `Cache-Control`.
+///
+/// # Errors
+/// 500 when the value cannot be serialised (a bug).
+pub fn json<T: Serialize>(
+    status: u16,
+    value: &T,
+    cache_control: &str,
+) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ApiError::Internal(format!("serialise response: {e}")))?;
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json");
+    let _ = headers.set("Cache-Control", cache_control);
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body))
+}
+
+/// Maps a storage failure to 503 with `Retry-After`; the message goes to the log only.
+#[must_use]
+pub fn unavailable(what: &str, e: &worker::Error) -> ApiError {
+    ApiError::Unavailable {
+        retry_after: 1,
+        what: format!("{what}: {e}"),
+    }
+}

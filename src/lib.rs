@@ -1,0 +1,109 @@
+//! edgecart: a stateless storefront API for the edge, compiled to WebAssembly and run as a
+//! Cloudflare Worker.
+//!
+//! # Layout
+//!
+//! - `lib.rs` (this file): the fetch entry point and the route table, nothing else.
+//! - [`config`]: typed configuration from the worker's variables (pure).
+//! - [`time`]: calendar arithmetic on an injected `now` (pure).
+//! - [`http`]: the transport edge: request context, problem+json, responders, logging.
+//! - [`health`]: liveness and readiness probes.
+//! - [`hash`]: SHA-256 and hex for ETags, storage keys and fingerprints (pure).
+//! - [`auth`]: bearer tokens (JWT, PASETO v4.public) → a verified [`auth::Identity`].
+//! - [`catalogue`]: products in D1, served from the edge cache.
+//! - [`cart`]: carts in Workers KV.
+//! - [`orders`]: idempotent checkout into D1.
+//! - [`idempotency`]: idempotency records; the `IdempotencyStore` Durable Object.
+//! - [`cors`], [`openapi`], [`problems`]: CORS, the OpenAPI document, problem explanations.
+//!
+//! Pure modules never touch `worker` types, a clock or storage; that keeps them testable
+//! natively with `cargo test`.
+
+pub mod auth;
+pub mod cart;
+pub mod catalogue;
+pub mod config;
+pub mod cors;
+pub mod hash;
+pub mod health;
+pub mod http;
+pub mod idempotency;
+pub mod openapi;
+pub mod orders;
+pub mod problems;
+pub mod time;
+
+pub use idempotency::durable::IdempotencyStore;
+
+use http::problem::ApiError;
+use http::Cx;
+use worker::{event, Context, Env, Method, Request, Response};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let mut cx = Cx::new(req, env, ctx);
+    let result = route(&mut cx).await;
+    Ok(cx.finish(result))
+}
+
+const GET: &str = "GET, HEAD";
+
+/// The one scope the API checks.
+pub const CATALOG_WRITE: &str = "catalog:write";
+
+/// The route table: path → route template, allowed methods and named handler. `OPTIONS` on
+/// any route is a CORS preflight; a known path with another method is 405 with `Allow`.
+async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
+    use Method::{Delete, Get, Head, Options, Post, Put};
+    let path = cx.path.clone();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = cx.method.clone();
+    let (template, allow): (&'static str, &'static str) = match segments.as_slice() {
+        ["health"] => ("/health", GET),
+        ["health", "ready"] => ("/health/ready", GET),
+        ["me"] => ("/me", GET),
+        ["products"] => ("/products", GET),
+        ["products", _] => ("/products/{sku}", "GET, HEAD, PUT, DELETE"),
+        ["cart"] => ("/cart", "GET, HEAD, DELETE"),
+        ["cart", "items", _] => ("/cart/items/{sku}", "PUT, DELETE"),
+        ["orders"] => ("/orders", "GET, HEAD, POST"),
+        ["orders", _] => ("/orders/{id}", GET),
+        ["openapi.json"] => ("/openapi.json", GET),
+        ["problems", _] => ("/problems/{kind}", GET),
+        ["dev", "token"] => ("/dev/token", "POST"),
+        ["dev", "panic"] if cx.is_development() => ("/dev/panic", GET),
+        _ => return Err(ApiError::NotFound),
+    };
+    cx.route = template;
+    if method == Options {
+        return cors::preflight(cx);
+    }
+    let read = matches!(method, Get | Head);
+    match (segments.as_slice(), method) {
+        (["health"], _) if read => health::live(),
+        (["health", "ready"], _) if read => health::ready(cx).await,
+        (["me"], _) if read => auth::handlers::me(cx).await,
+        (["products"], _) if read => catalogue::handlers::list(cx).await,
+        (["products", sku], _) if read => catalogue::handlers::get(cx, sku).await,
+        (["products", sku], Put) => catalogue::handlers::put(cx, sku).await,
+        (["products", sku], Delete) => catalogue::handlers::delete(cx, sku).await,
+        (["cart"], _) if read => cart::handlers::get(cx).await,
+        (["cart"], Delete) => cart::handlers::clear(cx).await,
+        (["cart", "items", sku], Put) => cart::handlers::set_item(cx, sku).await,
+        (["cart", "items", sku], Delete) => cart::handlers::remove_item(cx, sku).await,
+        (["orders"], Post) => orders::handlers::create(cx).await,
+        (["orders"], _) if read => orders::handlers::list(cx).await,
+        (["orders", id], _) if read => orders::handlers::get(cx, id).await,
+        (["openapi.json"], _) if read => openapi::document(),
+        (["problems", slug], _) if read => problems::explain(slug),
+        (["dev", "token"], Post) => auth::handlers::dev_token(cx).await,
+        // Development only: proves a panic costs one request, not the isolate's future.
+        (["dev", "panic"], _) if read => problems::panic_for_test(),
+        _ => Err(ApiError::MethodNotAllowed { allow }),
+    }
+}
