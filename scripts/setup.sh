@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# One idempotent set-up for a fresh machine, run by `npm start` and `npm test`. It checks each
+# requirement and provides only what is missing:
+#   - the pinned Rust toolchain's wasm32 target and rustfmt/clippy components;
+#   - worker-build and wasm-bindgen-cli at pinned versions (compiled from crates.io: on a
+#     2-core machine the first run takes about 15 minutes);
+#   - npm packages (`npm ci`, skipped while package-lock.json is unchanged since the last one);
+#   - the local .dev.vars (development mode with a fresh dev key pair) when none exists;
+#   - with --browser: Debian's chromium for the browser tests.
+# Nothing here downloads a prebuilt binary from outside the package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+WORKER_BUILD_VERSION=0.8.7
+say() { printf '[setup] %s\n' "$*"; }
+
+want_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+  esac
+done
+
+command -v cargo >/dev/null || { say "cargo not found: install Rust with rustup first"; exit 1; }
+command -v node >/dev/null || { say "node not found: install Node.js 20 or later first"; exit 1; }
+
+# 1. Rust target and components for the toolchain pinned in rust-toolchain.toml.
+toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+if ! rustup toolchain list | grep -q "^$toolchain"; then
+  say "installing Rust toolchain $toolchain"
+  rustup toolchain install "$toolchain" --profile minimal
+fi
+installed_targets=$(rustup target list --installed --toolchain "$toolchain")
+if ! grep -q wasm32-unknown-unknown <<<"$installed_targets"; then
+  say "adding the wasm32-unknown-unknown target to $toolchain"
+  rustup target add wasm32-unknown-unknown --toolchain "$toolchain"
+fi
+installed_components=$(rustup component list --installed --toolchain "$toolchain")
+for c in rustfmt clippy; do
+  if ! grep -q "^$c" <<<"$installed_components"; then
+    say "adding the $c component to $toolchain"
+    rustup component add "$c" --toolchain "$toolchain"
+  fi
+done
+
+# 2. worker-build and wasm-bindgen-cli, pinned. `--locked` first; if the registry no longer
+#    serves a locked dependency version, resolve afresh.
+cargo_install() {
+  local crate=$1 version=$2
+  say "compiling $crate $version from crates.io (several minutes on 2 cores; once per machine)"
+  cargo +stable install --locked "$crate" --version "$version" ||
+    cargo +stable install "$crate" --version "$version"
+}
+if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+  cargo_install worker-build "$WORKER_BUILD_VERSION"
+fi
+# The CLI must be exactly the wasm-bindgen version in Cargo.lock (pinned with `=` in Cargo.toml).
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+  cargo_install wasm-bindgen-cli "$bindgen_version"
+fi
+
+# 3. npm packages, only when the lockfile changed since the last install.
+mkdir -p .setup-stamps
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -d node_modules ] || [ "$(cat .setup-stamps/npm 2>/dev/null)" != "$lock_hash" ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" >.setup-stamps/npm
+fi
+
+# 4. Local development variables (development mode, a fresh dev key pair). Never committed.
+if [ ! -f .dev.vars ]; then
+  say "writing .dev.vars (development mode with a new dev signing key)"
+  node scripts/dev-keys.mjs --write .dev.vars
+fi
+
+# 5. A browser for the end-to-end tests.
+if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+say "ready"

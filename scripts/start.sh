@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `npm start`: set up what is missing, apply D1 migrations to local state, and serve on
+# http://127.0.0.1:8787 with `wrangler dev` (which builds through the [build] command). Local
+# state persists under .wrangler/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "[start] applying D1 migrations to local state (.wrangler/)"
+CI=1 npx wrangler d1 migrations apply DB --local
+echo "[start] building and serving on http://127.0.0.1:8787"
+exec npx wrangler dev --ip 127.0.0.1 --port 8787 "$@"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `npm test`, and so `.ci/run`: every check a submission must pass, in order of cost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+step() { printf '\n[test] %s\n' "$*"; }
+
+bash scripts/setup.sh --browser
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (host, all targets) and clippy (wasm32)"
+cargo clippy --all-targets -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+
+step "native tests (cargo test)"
+cargo test
+
+step "build the worker (worker-build --release)"
+bash scripts/build.sh
+
+step "runtime tier: the built worker in workerd with Miniflare's KV, Durable Object, D1"
+node --test --test-concurrency=1 --test-timeout=600000 tests/worker/
+
+step "wrangler deploy --dry-run (bundle and config would deploy)"
+outdir=$(mktemp -d)
+EDGECART_SKIP_BUILD=1 npx wrangler deploy --dry-run --outdir "$outdir" >"$outdir.log" 2>&1 || {
+  cat "$outdir.log"
+  exit 1
+}
+tail -n 3 "$outdir.log"
+rm -rf "$outdir" "$outdir.log"
+step "all checks passed"

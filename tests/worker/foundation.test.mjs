@@ -1,0 +1,178 @@
+// The foundation at the runtime tier: routing, problem+json, health probes that really reach
+// KV, the Durable Object and D1, persistence across a restart, and a panic that costs one
+// request only.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWorker } from './harness.mjs';
+
+async function problem(res, status, type) {
+  assert.equal(res.status, status);
+  assert.equal(res.headers.get('content-type'), 'application/problem+json');
+  const body = await res.json();
+  assert.equal(body.status, status);
+  assert.equal(body.type, type);
+  assert.equal(typeof body.title, 'string');
+  assert.equal(typeof body.detail, 'string');
+  return body;
+}
+
+describe('the foundation', () => {
+  let w;
+  before(async () => {
+    w = await startWorker();
+  });
+  after(async () => {
+    await w?.stop();
+  });
+
+  test('GET /health answers ok without touching storage, never cached', async () => {
+    const res = await w.fetch('/health');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.match(res.headers.get('x-request-id'), /^[0-9a-f]{32}$/);
+    assert.deepEqual(await res.json(), { status: 'ok', version: '0.1.0' });
+  });
+
+  test('HEAD /health has the headers of GET and no body', async () => {
+    const res = await w.fetch('/health', { method: 'HEAD' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    assert.equal(await res.text(), '');
+  });
+
+  test('GET /health/ready reaches KV, the Durable Object and D1', async () => {
+    const res = await w.fetch('/health/ready');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), {
+      status: 'ok',
+      checks: { kv: { ok: true }, durable_object: { ok: true }, d1: { ok: true } },
+    });
+  });
+
+  test('an unknown path is a 404 problem', async () => {
+    for (const path of ['/nope', '/health/extra', '/products/a/b', '/', '//', '/%ff%fe', '/' + 'x'.repeat(8000)]) {
+      if (path === '/') continue; // the storefront page
+      await problem(await w.fetch(path), 404, '/problems/not-found');
+    }
+  });
+
+  test('a wrong method is a 405 problem with Allow', async () => {
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      const res = await w.fetch('/health', { method, body: method === 'DELETE' ? undefined : '{}' });
+      await problem(res, 405, '/problems/method-not-allowed');
+      assert.equal(res.headers.get('allow'), 'GET, HEAD');
+    }
+  });
+
+  test('a large body on a route that takes none is refused, not a crash', async () => {
+    const res = await w.fetch('/health', { method: 'POST', body: 'x'.repeat(2 * 1024 * 1024) });
+    await problem(res, 405, '/problems/method-not-allowed');
+    assert.equal((await w.fetch('/health')).status, 200);
+  });
+
+  test('huge headers get a 4xx from the platform or the worker, never a 5xx', async () => {
+    const big = await w.fetch('/health', { headers: { 'x-big': 'a'.repeat(100 * 1024) } });
+    assert.ok(big.status < 500, `100 KB header: ${big.status}`);
+    let status;
+    try {
+      status = (await w.fetch('/health', { headers: { 'x-big': 'a'.repeat(1024 * 1024) } })).status;
+    } catch {
+      status = 431; // the runtime may close the connection instead of answering
+    }
+    assert.ok(status >= 400 && status < 500, `1 MB header: ${status}`);
+    assert.equal((await w.fetch('/health')).status, 200);
+  });
+
+  test('every problem type has an explanation page', async () => {
+    const res = await w.fetch('/problems/cart-changed');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/plain/);
+    assert.match(await res.text(), /Cart changed/);
+    await problem(await w.fetch('/problems/no-such-kind'), 404, '/problems/not-found');
+  });
+
+  test('a panic answers 500 and the next request succeeds', async () => {
+    const res = await w.fetch('/dev/panic');
+    assert.equal(res.status, 500);
+    const next = await w.fetch('/health/ready');
+    assert.equal(next.status, 200);
+  });
+
+  test('each request writes one JSON log line with route template, status and request id', async () => {
+    const res = await w.fetch('/problems/out-of-stock', { headers: { authorization: 'Bearer secret-token-value' } });
+    const id = res.headers.get('x-request-id');
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = w.logs.filter((l) => l.includes(id));
+    assert.equal(lines.length, 1, w.logs.join('\n'));
+    const entry = JSON.parse(lines[0].slice(lines[0].indexOf('{')));
+    assert.equal(entry.method, 'GET');
+    assert.equal(entry.route, '/problems/{kind}');
+    assert.equal(entry.status, 200);
+    assert.equal(typeof entry.duration_ms, 'number');
+    assert.ok(!w.logs.some((l) => l.includes('secret-token-value')));
+  });
+
+  test('a cf-ray header becomes the request id', async () => {
+    const res = await w.fetch('/health', { headers: { 'cf-ray': '8c1f2a3b4c5d6e7f-AMS' } });
+    assert.equal(res.headers.get('x-request-id'), '8c1f2a3b4c5d6e7f-AMS');
+  });
+});
+
+describe('production mode', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ vars: { ENVIRONMENT: 'production', DEV_TOKEN_KEY: undefined } });
+  });
+  after(async () => {
+    await w?.stop();
+  });
+
+  test('development routes do not exist', async () => {
+    await problem(await w.fetch('/dev/panic'), 404, '/problems/not-found');
+  });
+});
+
+describe('a malformed configuration', () => {
+  for (const [env, detailed] of [['development', true], ['production', false]]) {
+    test(`is a 500 misconfigured problem that names the variable only in ${env}`, async () => {
+      const w = await startWorker({ vars: { ENVIRONMENT: env, JWT_LEEWAY_SECONDS: 'sixty' } });
+      try {
+        const res = await w.fetch('/health/ready');
+        // In production the ENVIRONMENT itself parses, so this is the leeway's fault either way.
+        const body = await problem(res, 500, '/problems/misconfigured');
+        assert.equal(body.detail.includes('JWT_LEEWAY_SECONDS'), detailed);
+        assert.ok(!body.detail.includes('sixty'));
+        await new Promise((r) => setTimeout(r, 200));
+        assert.ok(w.logs.some((l) => l.includes('JWT_LEEWAY_SECONDS')), 'the log names the variable');
+        assert.equal((await w.fetch('/health')).status, 200);
+      } finally {
+        await w.stop();
+      }
+    });
+  }
+});
+
+describe('state on disk', () => {
+  test('KV, Durable Object and D1 writes survive a restart of the worker', async () => {
+    const w = await startWorker();
+    try {
+      const kv = await w.mf.getKVNamespace('CARTS');
+      await kv.put('persist-check', 'kept', { expirationTtl: 3600 });
+      const db = await w.mf.getD1Database('DB');
+      await db.prepare('UPDATE catalogue_meta SET generation = 42 WHERE id = 1').run();
+      const ns = await w.mf.getDurableObjectNamespace('IDEMPOTENCY');
+      const stub = ns.get(ns.idFromName('edgecart:ready-probe'));
+      assert.equal((await stub.fetch('https://idempotency.internal/probe')).status, 200);
+
+      await w.restart();
+
+      assert.equal(await (await w.mf.getKVNamespace('CARTS')).get('persist-check'), 'kept');
+      const row = await (await w.mf.getD1Database('DB')).prepare('SELECT generation FROM catalogue_meta').first();
+      assert.equal(row.generation, 42);
+      const ready = await w.fetch('/health/ready');
+      assert.equal(ready.status, 200);
+    } finally {
+      await w.stop();
+    }
+  });
+});

@@ -1,0 +1,191 @@
+// The runtime-tier harness: the built worker (build/index.js) in workerd through Miniflare,
+// with Miniflare's real KV, SQLite Durable Object, D1 and Cache simulators, persisted in a
+// fresh temporary folder (never the dev server's .wrangler/), on its own port (never 8787).
+//
+//   const w = await startWorker({ vars: { CORS_ALLOW_ORIGINS: 'http://127.0.0.1:9999' } });
+//   const res = await w.fetch('/health');
+//   await w.restart();   // a new workerd process over the same state on disk
+//   await w.stop();
+import { Miniflare } from 'miniflare';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportJWK, generateKeyPair } from 'jose';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ISSUER = 'https://edgecart.test';
+export const AUDIENCE = 'edgecart';
+
+/** A free TCP port on the loopback interface. */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A fresh ES256 dev key pair as worker variables: DEV_TOKEN_KEY (private JWK) and JWT_JWKS. */
+export async function devKeyVars({ issuer = ISSUER, audience = AUDIENCE } = {}) {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const kid = `dev-${Math.random().toString(36).slice(2, 10)}`;
+  const pub = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  const priv = { ...(await exportJWK(privateKey)), kid, alg: 'ES256' };
+  return {
+    ENVIRONMENT: 'development',
+    DEV_TOKEN_KEY: JSON.stringify(priv),
+    JWT_JWKS: JSON.stringify({ keys: [pub] }),
+    JWT_ISSUER: issuer,
+    JWT_AUDIENCE: audience,
+  };
+}
+
+/** Splits a migration file into statements (quotes, `--` and block comments respected). */
+export function splitSql(text) {
+  const out = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '-' && text[i + 1] === '-') {
+      while (i < text.length && text[i] !== '\n') i++;
+      cur += '\n';
+      continue;
+    }
+    if (c === '/' && text[i + 1] === '*') {
+      i = text.indexOf('*/', i + 2);
+      if (i < 0) break;
+      i++;
+      continue;
+    }
+    if (c === "'" || c === '"') {
+      let j = i + 1;
+      while (j < text.length) {
+        if (text[j] === c) {
+          if (text[j + 1] === c) { j += 2; continue; }
+          break;
+        }
+        j++;
+      }
+      cur += text.slice(i, j + 1);
+      i = j;
+      continue;
+    }
+    if (c === ';') {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += c;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+/** Applies migrations/*.sql in order, as `wrangler d1 migrations apply` would. */
+export async function migrate(db) {
+  const dir = join(ROOT, 'migrations');
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  for (const f of files) {
+    const stmts = splitSql(await readFile(join(dir, f), 'utf8'));
+    if (stmts.length) await db.batch(stmts.map((s) => db.prepare(s)));
+  }
+}
+
+function options({ port, persist, vars, logs }) {
+  const collect = (stream) => {
+    let buf = '';
+    stream.on('data', (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        logs.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+  };
+  return {
+    host: '127.0.0.1',
+    port,
+    // The worker's console output (one JSON line per request), kept for assertions.
+    handleRuntimeStdio(stdout, stderr) {
+      collect(stdout);
+      collect(stderr);
+    },
+    kvPersist: join(persist, 'kv'),
+    d1Persist: join(persist, 'd1'),
+    durableObjectsPersist: join(persist, 'do'),
+    cachePersist: join(persist, 'cache'),
+    workers: [
+      {
+        name: 'edgecart',
+        scriptPath: join(ROOT, 'build', 'index.js'),
+        modules: true,
+        modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+        compatibilityDate: '2026-04-20',
+        cache: true,
+        kvNamespaces: { CARTS: 'carts' },
+        d1Databases: { DB: 'edgecart-db' },
+        durableObjects: { IDEMPOTENCY: { className: 'IdempotencyStore', useSQLite: true } },
+        assets: { directory: join(ROOT, 'public'), routerConfig: { has_user_worker: true } },
+        bindings: vars,
+      },
+    ],
+  };
+}
+
+/**
+ * Starts the built worker. `vars` override the defaults (development mode with a fresh ES256
+ * dev key, issuer https://edgecart.test, audience edgecart). `migrations: false` skips D1
+ * migrations. Returns { url, port, persist, vars, logs, mf, fetch, restart, stop }; `logs` holds
+ * the worker's console lines.
+ */
+export async function startWorker({ vars = {}, migrations = true, persist } = {}) {
+  const port = await freePort();
+  const dir = persist ?? (await mkdtemp(join(tmpdir(), 'edgecart-test-')));
+  const allVars = { ...(await devKeyVars()), ...vars };
+  for (const [k, v] of Object.entries(allVars)) if (v === undefined) delete allVars[k];
+  const logs = [];
+  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs }));
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  if (migrations && !persist) await migrate(await mf.getD1Database('DB'));
+  const w = {
+    url,
+    port,
+    persist: dir,
+    vars: allVars,
+    logs,
+    get mf() {
+      return mf;
+    },
+    fetch(path, init) {
+      return fetch(url + path, { redirect: 'manual', ...init });
+    },
+    async restart() {
+      await mf.dispose();
+      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs }));
+      await mf.ready;
+    },
+    async stop({ keepState = false } = {}) {
+      await mf.dispose();
+      if (!keepState && !persist) await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return w;
+}
+
+/** A token from the worker's own POST /dev/token. */
+export async function devToken(w, { sub = 'alice', scope, ttl_seconds } = {}) {
+  const res = await w.fetch('/dev/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub, scope, ttl_seconds }),
+  });
+  if (res.status !== 200) throw new Error(`/dev/token answered ${res.status}: ${await res.text()}`);
+  return (await res.json()).token;
+}
