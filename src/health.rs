@@ -71,8 +71,10 @@ fn check(result: Result<(), String>) -> Check {
 /// `checks` member.
 ///
 /// # Errors
-/// Only if the response cannot be built.
+/// [`ApiError::Misconfigured`] when the configuration does not parse.
 pub async fn ready(cx: &mut Cx) -> Result<Response, ApiError> {
+    // A worker whose configuration does not parse cannot serve: say so (500 misconfigured).
+    cx.config()?;
     let (kv, durable_object, d1) = futures_util::join!(
         probe_kv(cx),
         crate::idempotency::durable::probe(&cx.env),

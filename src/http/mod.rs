@@ -82,10 +82,16 @@ impl Cx {
             .ok_or_else(|| ApiError::Internal("configuration vanished".into()))
     }
 
-    /// Whether detailed errors and development routes are on. A configuration that does not
-    /// parse counts as production.
+    /// Whether detailed errors and development routes are on. When the configuration does not
+    /// parse, `ENVIRONMENT` alone decides, so a developer still sees which variable is wrong.
     pub fn is_development(&mut self) -> bool {
-        self.config().map(Config::is_development).unwrap_or(false)
+        match self.config() {
+            Ok(config) => config.is_development(),
+            Err(_) => self
+                .env
+                .var("ENVIRONMENT")
+                .is_ok_and(|v| v.to_string().trim() == "development"),
+        }
     }
 
     /// A request header, or `None` when absent.
