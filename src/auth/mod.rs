@@ -1,18 +1,102 @@
 //! Bearer-token authentication: who is calling, proven by a signed token.
 //!
-//! (Being built: JWT via jwt-compact with WebCrypto signatures, PASETO v4.public.)
+//! # Layout
+//!
+//! Pure (no `worker` types, no clock, no I/O; native tests drive them):
+//! - [`bearer`]: the `Authorization` header → one [`bearer::BearerToken`].
+//! - [`json`]: strict JSON (duplicate members refused).
+//! - [`keys`]: JWKS / PASERK text → [`keys::VerificationKey`]s; weak keys refused.
+//! - [`claims`]: the claim policy ([`claims::Policy`], [`claims::Refusal`]) with injected `now`.
+//! - [`jwt`], [`paseto`]: token structure, header policy, key choice.
+//! - [`verify`]: the whole check over the signature seam; [`dev_token`]: `/dev/token` tokens.
+//! - [`blake2b`]: PASERK key ids.
+//!
+//! Seam and edge:
+//! - [`signature`]: WebCrypto on wasm, jwt-compact natively.
+//! - [`remote`]: the `JWT_JWKS_URL` key set (fetch, Cache API copy, cooldown).
+//! - this file: [`authenticate`] for handlers; [`handlers`]: `GET /me`, `POST /dev/token`.
 
+pub mod bearer;
+pub mod blake2b;
+pub mod claims;
+pub mod dev_token;
 pub mod handlers;
+pub mod json;
+pub mod jwt;
+pub mod keys;
+pub mod paseto;
+pub mod remote;
+pub mod signature;
+pub mod verify;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::config::Config;
 use crate::http::{problem::ApiError, Cx};
+use bearer::BearerToken;
+use verify::KeyRing;
+
+thread_local! {
+    /// Keys parsed from configuration, with the configuration text they came from. Parsing
+    /// once per isolate keeps the per-request path cheap; the text comparison notices a new
+    /// deployment's configuration. Public keys (and the operator's HMAC secret) are the same
+    /// for every user, so this is not per-user state.
+    static KEY_RING: RefCell<Option<(String, Rc<KeyRing>)>> = const { RefCell::new(None) };
+}
+
+/// The configured keys, parsed on first use in this isolate.
+///
+/// # Errors
+/// [`ApiError::Misconfigured`] for unusable key material.
+pub fn key_ring(config: &Config) -> Result<Rc<KeyRing>, ApiError> {
+    let source = format!(
+        "{}\n{}",
+        config.jwt_jwks.as_deref().unwrap_or_default(),
+        config.paseto_v4_public_keys.join(",")
+    );
+    let cached = KEY_RING.with(|r| {
+        r.borrow()
+            .as_ref()
+            .filter(|(text, _)| *text == source)
+            .map(|(_, ring)| Rc::clone(ring))
+    });
+    if let Some(ring) = cached {
+        return Ok(ring);
+    }
+    let ring = Rc::new(KeyRing::from_config(config)?);
+    KEY_RING.with(|r| *r.borrow_mut() = Some((source, Rc::clone(&ring))));
+    Ok(ring)
+}
 
 /// The verified caller of this request: 401 problem when there is no valid bearer token.
 ///
 /// # Errors
-/// [`ApiError::MissingToken`] or [`ApiError::InvalidToken`].
+/// [`ApiError::MissingToken`] or [`ApiError::InvalidToken`]; [`ApiError::Misconfigured`] when
+/// the verifier's configuration is unusable.
 pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
-    let _ = cx;
-    Err(ApiError::MissingToken)
+    let Some(header) = cx.header("authorization") else {
+        return Err(ApiError::MissingToken);
+    };
+    let config = cx.config()?;
+    let policy = verify::policy(config)?;
+    let ring = key_ring(config)?;
+    let url = config.jwt_jwks_url.clone();
+    let invalid = |r: claims::Refusal| ApiError::InvalidToken { reason: r.reason() };
+    let token = BearerToken::from_header(&header, policy.max_token_bytes).map_err(invalid)?;
+    let now = cx.now;
+    let ctx = &cx.ctx;
+    verify::verify_bearer(&token, &policy, &ring, now, |trigger| {
+        let url = url.clone();
+        async move {
+            match url {
+                Some(url) => Some(remote::keys(ctx, &url, now, trigger).await),
+                None => None,
+            }
+        }
+    })
+    .await
+    .map_err(invalid)
 }
 
 /// As [`authenticate`], and the token must carry `scope` (403 otherwise).

@@ -1,3 +1,19 @@
 //! Carts in Workers KV: one value per user, priced from the catalogue at read time.
+//!
+//! - [`model`]: the pure core: [`model::Cart`], [`model::Quantity`], the [`model::Change`] →
+//!   [`model::Outcome`] decision, and [`model::price`] into the response shape
+//!   [`model::PricedCart`].
+//! - [`precondition`]: the cart's `ETag` and `If-Match` evaluation (pure).
+//! - [`store`]: the KV adapter, whose header states what KV's consistency guarantees.
+//! - [`handlers`]: the HTTP edge of `GET /cart`, `PUT`/`DELETE /cart/items/{sku}` and
+//!   `DELETE /cart`.
+//!
+//! Checkout uses [`store::load_priced`], then stores [`model::Cart::emptied`] with
+//! [`store::save`].
 
 pub mod handlers;
+pub mod model;
+pub mod precondition;
+pub mod store;
+
+pub use model::{price, Cart, PricedCart, PricedLine, Quantity};

@@ -1,18 +1,261 @@
-//! HTTP handlers of the catalogue routes (scaffold: being built).
+//! HTTP handlers of the catalogue routes: `GET`/`HEAD /products`, `GET`/`HEAD`/`PUT`/`DELETE
+//! /products/{sku}`.
+//!
+//! Thin glue: parse the request into pure values (`listing.rs`, `write.rs`, `caching.rs`),
+//! ask the edge cache (`edge_cache.rs`) and D1 (`store.rs`), and answer. Reads never look at
+//! `Authorization`: the catalogue is the same for everyone, so a request with a bearer token
+//! is served the same public entry. Validation happens before any storage is touched, so a
+//! refused request changes nothing.
 
-use worker::Response;
+use worker::{D1Database, Headers, Response};
 
-use crate::http::{problem::ApiError, Cx};
+use super::caching::{cache_key, evaluate, CachePolicy, Freshness, IfNoneMatch, Representation};
+use super::edge_cache;
+use super::listing::{paginate, ListQuery};
+use super::model::{Product, Sku};
+use super::store::{self, Upserted};
+use super::write::ProductInput;
+use crate::http::{self, problem::ApiError, Cx};
 
-pub async fn list(_cx: &mut Cx) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound)
+/// `Cache-Status` (RFC 9211) of a response served from the edge cache.
+pub const CACHE_STATUS_HIT: &str = "edgecart; hit";
+/// `Cache-Status` of a response read from D1 and stored in the edge cache.
+pub const CACHE_STATUS_STORED: &str = "edgecart; fwd=uri-miss; stored";
+
+/// Where a read's representation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Hit,
+    Stored,
 }
-pub async fn get(_cx: &mut Cx, _sku: &str) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound)
+
+impl Served {
+    fn cache_status(self) -> &'static str {
+        match self {
+            Self::Hit => CACHE_STATUS_HIT,
+            Self::Stored => CACHE_STATUS_STORED,
+        }
+    }
 }
-pub async fn put(_cx: &mut Cx, _sku: &str) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound)
+
+/// The request's conditional headers, parsed before any I/O.
+struct Conditions {
+    if_none_match: Option<IfNoneMatch>,
+    if_modified_since: Option<String>,
 }
-pub async fn delete(_cx: &mut Cx, _sku: &str) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound)
+
+impl Conditions {
+    fn read(cx: &Cx) -> Result<Self, ApiError> {
+        let if_none_match = cx
+            .header("if-none-match")
+            .map(|v| IfNoneMatch::parse(&v))
+            .transpose()?;
+        Ok(Self {
+            if_none_match,
+            if_modified_since: cx.header("if-modified-since"),
+        })
+    }
+}
+
+fn parse_sku(text: &str) -> Result<Sku, ApiError> {
+    Sku::parse(text).map_err(|_| {
+        ApiError::BadRequest(
+            "A sku is 1 to 64 characters of lower-case letters, digits and `-`.".into(),
+        )
+    })
+}
+
+fn database(cx: &Cx) -> Result<D1Database, ApiError> {
+    cx.env
+        .d1("DB")
+        .map_err(|e| http::unavailable("d1 binding DB", &e))
+}
+
+fn origin(cx: &Cx) -> Result<String, ApiError> {
+    cx.req
+        .url()
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|e| ApiError::Internal(format!("request url: {e}")))
+}
+
+fn now_secs(cx: &Cx) -> i64 {
+    i64::try_from(cx.now.seconds()).unwrap_or(i64::MAX)
+}
+
+fn product_path(sku: &Sku) -> String {
+    format!("/products/{sku}")
+}
+
+/// Answers a read from a representation: 304 or 200, with `Cache-Status`.
+fn respond(cx: &Cx, rep: &Representation, served: Served, conditions: &Conditions) -> Response {
+    let headers = Headers::new();
+    let freshness = evaluate(
+        conditions.if_none_match.as_ref(),
+        conditions.if_modified_since.as_deref(),
+        rep,
+        now_secs(cx),
+    );
+    match freshness {
+        Freshness::NotModified => {
+            for (name, value) in rep.not_modified_headers() {
+                let _ = headers.set(name, &value);
+            }
+            let _ = headers.set("Cache-Status", served.cache_status());
+            Response::builder()
+                .with_status(304)
+                .with_headers(headers)
+                .empty()
+        }
+        Freshness::Modified => {
+            for (name, value) in rep.headers() {
+                let _ = headers.set(name, &value);
+            }
+            let _ = headers.set("Cache-Status", served.cache_status());
+            Response::builder()
+                .with_status(200)
+                .with_headers(headers)
+                .fixed(rep.body.clone())
+        }
+    }
+}
+
+/// `GET /products?limit=&cursor=`: a page of the catalogue in sku order.
+///
+/// # Errors
+/// 400 for a malformed `limit`, `cursor` or `If-None-Match`; 503 when D1 is unreachable.
+pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> = cx
+        .req
+        .url()
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let query = ListQuery::parse(&pairs)?;
+    let conditions = Conditions::read(cx)?;
+    let policy = CachePolicy::from_config(cx.config()?);
+    let origin = origin(cx)?;
+    let db = database(cx)?;
+    let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
+    let key = cache_key(&origin, generation, "/products", &query.canonical_params());
+    if let Some(rep) = edge_cache::lookup(&key).await {
+        return Ok(respond(cx, &rep, Served::Hit, &conditions));
+    }
+    let rows = store::page(&db, query.after.as_ref(), query.limit.saturating_add(1)).await?;
+    let (items, next_cursor) = paginate(rows, query.limit, |p: &Product| &p.sku);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "items": items,
+        "next_cursor": next_cursor,
+    }))
+    .map_err(|e| ApiError::Internal(format!("serialise listing: {e}")))?;
+    // A page has no single modification time (a deletion changes it too); it was last
+    // modified at the latest when it was generated, which is what it says.
+    let now = now_secs(cx);
+    let rep = Representation::json(body, now, now, policy);
+    edge_cache::store_later(&cx.ctx, key, &rep);
+    Ok(respond(cx, &rep, Served::Stored, &conditions))
+}
+
+/// `GET /products/{sku}`: one product, 304 when the client's copy is current.
+///
+/// # Errors
+/// 400 for a sku outside its alphabet or a malformed `If-None-Match`; 404 when absent; 503
+/// when D1 is unreachable.
+pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
+    let sku = parse_sku(sku)?;
+    let conditions = Conditions::read(cx)?;
+    let policy = CachePolicy::from_config(cx.config()?);
+    let origin = origin(cx)?;
+    let db = database(cx)?;
+    let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
+    let key = cache_key(&origin, generation, &product_path(&sku), &[]);
+    if let Some(rep) = edge_cache::lookup(&key).await {
+        return Ok(respond(cx, &rep, Served::Hit, &conditions));
+    }
+    let product = store::find(&db, &sku).await?.ok_or(ApiError::NotFound)?;
+    let body = serde_json::to_vec(&product)
+        .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
+    let now = now_secs(cx);
+    let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
+    let rep = Representation::json(body, last_modified, now, policy);
+    edge_cache::store_later(&cx.ctx, key, &rep);
+    Ok(respond(cx, &rep, Served::Stored, &conditions))
+}
+
+/// After a committed write: this location's generation mirror takes the new generation and
+/// the product's previous entries go, so the next read here is a miss (see `edge_cache.rs`).
+/// `before` is the generation this location mirrored before the write, if any.
+async fn invalidate(origin: &str, before: Option<u64>, after: u64, sku: &Sku, policy: CachePolicy) {
+    edge_cache::publish_generation(origin, after, policy).await;
+    let path = product_path(sku);
+    let previous = after.saturating_sub(1);
+    edge_cache::forget(&cache_key(origin, previous, &path, &[])).await;
+    if let Some(before) = before.filter(|b| *b != previous) {
+        edge_cache::forget(&cache_key(origin, before, &path, &[])).await;
+    }
+}
+
+/// A write's answer: `no-store`, with the stored product's `ETag` (equal to what a `GET`
+/// will return) and, when created, its `Location`.
+fn written(status: u16, product: &Product) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(product)
+        .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json");
+    let _ = headers.set("Cache-Control", "no-store");
+    let _ = headers.set("ETag", &super::caching::strong_etag(&body));
+    if status == 201 {
+        let _ = headers.set("Location", &product_path(&product.sku));
+    }
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body))
+}
+
+/// `PUT /products/{sku}` (scope `catalog:write`): create (201) or replace (200).
+///
+/// # Errors
+/// 401/403 without a token or scope; 400 for a bad sku or malformed JSON; 413 when the body
+/// is over 16 KiB; 422 for an invalid body; 503 when D1 is unreachable.
+pub async fn put(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
+    crate::auth::require_scope(cx, crate::CATALOG_WRITE).await?;
+    let sku = parse_sku(sku)?;
+    let body: serde_json::Value = cx.json_body().await?;
+    let input = ProductInput::from_json(&sku, &body)?;
+    let policy = CachePolicy::from_config(cx.config()?);
+    let origin = origin(cx)?;
+    let db = database(cx)?;
+    let before = edge_cache::mirrored_generation(&origin).await;
+    let (product, upserted, after) = store::upsert(&db, &input, cx.now).await?;
+    invalidate(&origin, before, after, &sku, policy).await;
+    let status = match upserted {
+        Upserted::Created => 201,
+        Upserted::Updated => 200,
+    };
+    written(status, &product)
+}
+
+/// `DELETE /products/{sku}` (scope `catalog:write`): 204, or 404 when absent.
+///
+/// # Errors
+/// 401/403 without a token or scope; 400 for a bad sku; 404 when absent; 503 when D1 is
+/// unreachable.
+pub async fn delete(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
+    crate::auth::require_scope(cx, crate::CATALOG_WRITE).await?;
+    let sku = parse_sku(sku)?;
+    let policy = CachePolicy::from_config(cx.config()?);
+    let origin = origin(cx)?;
+    let db = database(cx)?;
+    let before = edge_cache::mirrored_generation(&origin).await;
+    let after = store::delete(&db, &sku).await?.ok_or(ApiError::NotFound)?;
+    invalidate(&origin, before, after, &sku, policy).await;
+    let headers = Headers::new();
+    let _ = headers.set("Cache-Control", "no-store");
+    Ok(Response::builder()
+        .with_status(204)
+        .with_headers(headers)
+        .empty())
 }

@@ -1,0 +1,162 @@
+//! Token verification, start to finish, over the signature seam (pure apart from the seam).
+//!
+//! `verify_bearer` drives parsing, the policy, key choice and the signature check; where keys
+//! come from beyond configuration is a closure, so the worker passes the remote key set and
+//! native tests pass a fake. Nothing here reads a clock or the network itself.
+
+use std::future::Future;
+use std::rc::Rc;
+
+use super::bearer::{BearerToken, TokenKind};
+use super::claims::{Policy, Refusal};
+use super::jwt::{self, KeyChoice, PendingJwt};
+use super::keys::{parse_jwks, parse_paserks, KeySource, VerificationKey};
+use super::paseto::{self, PendingPaseto};
+use super::remote::Trigger;
+use super::{signature, Identity};
+use crate::config::Config;
+use crate::http::problem::ApiError;
+use crate::time::UnixMillis;
+
+/// The keys configuration provides, parsed once per isolate (see `auth::key_ring`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRing {
+    /// `JWT_JWKS`.
+    pub jwks: Vec<VerificationKey>,
+    /// `PASETO_V4_PUBLIC_KEYS`, each with its PASERK id as `kid`.
+    pub paseto: Vec<VerificationKey>,
+}
+
+impl KeyRing {
+    /// Parses the configured key material.
+    ///
+    /// # Errors
+    /// [`ApiError::Misconfigured`] naming `JWT_JWKS` (malformed or weak keys) or
+    /// `PASETO_V4_PUBLIC_KEYS`.
+    pub fn from_config(config: &Config) -> Result<Self, ApiError> {
+        let jwks = match &config.jwt_jwks {
+            Some(text) => {
+                parse_jwks(text, KeySource::Inline).map_err(|reason| ApiError::Misconfigured {
+                    variable: "JWT_JWKS",
+                    reason,
+                })?
+            }
+            None => Vec::new(),
+        };
+        let paseto = parse_paserks(&config.paseto_v4_public_keys).map_err(|reason| {
+            ApiError::Misconfigured {
+                variable: "PASETO_V4_PUBLIC_KEYS",
+                reason,
+            }
+        })?;
+        Ok(Self { jwks, paseto })
+    }
+}
+
+/// The claim policy the configuration asks for.
+///
+/// # Errors
+/// [`ApiError::Misconfigured`] when the issuer, the audience or every key source is missing.
+pub fn policy(config: &Config) -> Result<Policy, ApiError> {
+    let missing = |variable: &'static str, reason: &str| ApiError::Misconfigured {
+        variable,
+        reason: reason.to_owned(),
+    };
+    let issuer = config
+        .jwt_issuer
+        .clone()
+        .ok_or_else(|| missing("JWT_ISSUER", "required to verify bearer tokens"))?;
+    if config.jwt_audience.is_empty() {
+        return Err(missing("JWT_AUDIENCE", "required to verify bearer tokens"));
+    }
+    if config.jwt_jwks.is_none()
+        && config.jwt_jwks_url.is_none()
+        && config.paseto_v4_public_keys.is_empty()
+    {
+        return Err(missing(
+            "JWT_JWKS",
+            "no key source: set JWT_JWKS, JWT_JWKS_URL or PASETO_V4_PUBLIC_KEYS",
+        ));
+    }
+    Ok(Policy {
+        issuer,
+        audiences: config.jwt_audience.clone(),
+        leeway_seconds: config.jwt_leeway_seconds,
+        max_token_bytes: config.jwt_max_token_bytes,
+        max_lifetime_seconds: config.jwt_max_lifetime_seconds,
+    })
+}
+
+/// Verifies a bearer token. `remote` yields the remote key set (`None` when there is none);
+/// it is asked first on [`Trigger::Request`], then once more on [`Trigger::UnknownKid`].
+///
+/// # Errors
+/// The [`Refusal`] that decided.
+pub async fn verify_bearer<F, Fut>(
+    token: &BearerToken,
+    policy: &Policy,
+    ring: &KeyRing,
+    now: UnixMillis,
+    mut remote: F,
+) -> Result<Identity, Refusal>
+where
+    F: FnMut(Trigger) -> Fut,
+    Fut: Future<Output = Option<Rc<Vec<VerificationKey>>>>,
+{
+    match token.kind() {
+        TokenKind::PasetoV4Public => {
+            let pending = paseto::parse(token.as_str(), policy, now)?;
+            verify_paseto(pending, &ring.paseto).await
+        }
+        TokenKind::Jwt => {
+            let pending = jwt::parse(token.as_str(), policy, now)?;
+            if let KeyChoice::Found(key) = pending.choose_key(&ring.jwks) {
+                return verify_jwt(&pending, key).await;
+            }
+            let Some(keys) = remote(Trigger::Request).await else {
+                return Err(Refusal::UnknownKey);
+            };
+            match pending.choose_key(&keys) {
+                KeyChoice::Found(key) => verify_jwt(&pending, key).await,
+                KeyChoice::NoSingleFit => Err(Refusal::UnknownKey),
+                KeyChoice::UnknownKid => {
+                    let keys = remote(Trigger::UnknownKid)
+                        .await
+                        .ok_or(Refusal::UnknownKey)?;
+                    match pending.choose_key(&keys) {
+                        KeyChoice::Found(key) => verify_jwt(&pending, key).await,
+                        KeyChoice::UnknownKid | KeyChoice::NoSingleFit => Err(Refusal::UnknownKey),
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn verify_jwt(pending: &PendingJwt, key: &VerificationKey) -> Result<Identity, Refusal> {
+    pending.precheck(key)?;
+    if signature::verify(key, pending.signing_input.as_bytes(), &pending.signature).await {
+        Ok(pending.identity.clone())
+    } else {
+        Err(Refusal::BadSignature)
+    }
+}
+
+async fn verify_paseto(
+    pending: PendingPaseto,
+    keys: &[VerificationKey],
+) -> Result<Identity, Refusal> {
+    let candidates = pending.candidates(keys);
+    if candidates.is_empty() {
+        return Err(Refusal::UnknownKey);
+    }
+    if pending.signature.len() != 64 {
+        return Err(Refusal::BadSignature);
+    }
+    for key in candidates {
+        if signature::verify(key, &pending.signed, &pending.signature).await {
+            return Ok(pending.into_identity());
+        }
+    }
+    Err(Refusal::BadSignature)
+}

@@ -1,0 +1,822 @@
+//! The cart's pure core: what a cart is, how a change applies to it, and how it is priced.
+//!
+//! Pure: no `worker` types, no clock (`now` is a parameter), no storage. The KV adapter
+//! ([`super::store`]) stores what [`Cart`] serialises to; the handlers feed changes in.
+//!
+//! Choices made here (and documented in the README):
+//! - A cart holds **what** and **how many**, never a price: prices come from the catalogue at
+//!   read time ([`price`]). The line also keeps the product's name as last seen in the
+//!   catalogue, so a line whose product vanished can still be shown by name.
+//! - A cart has **one currency**, fixed by its first line and released when it empties. A line
+//!   whose product is gone, or now priced in another currency, is shown with
+//!   `available: false`, `unit_price_minor: null` and `line_total_minor: null` (null, not 0:
+//!   such a line has no price, it is not free), and is left out of the subtotal. It stays in
+//!   the cart until the user removes it.
+//! - An empty cart has `currency: null` and `subtotal_minor: 0`.
+//! - Money is `i64` minor units with checked arithmetic only; a line whose total would not fit
+//!   is shown as unavailable rather than wrapped, so totals never overflow or go negative.
+//! - A change that changes nothing ([`Outcome::Unchanged`]) is not written: no version bump,
+//!   no KV write (KV allows about one write per second per key).
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::model::{Currency, Product, Sku};
+use crate::http::problem::ApiError;
+use crate::time::UnixMillis;
+
+/// Most distinct lines a cart may hold.
+pub const MAX_LINES: usize = 50;
+
+/// How many of one product a line holds: 1–99.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Quantity(u8);
+
+impl Quantity {
+    pub const MIN: u8 = 1;
+    pub const MAX: u8 = 99;
+
+    /// # Errors
+    /// [`CartError::QuantityOutOfRange`] outside 1–99.
+    pub fn new(n: u64) -> Result<Self, CartError> {
+        match u8::try_from(n) {
+            Ok(q) if (Self::MIN..=Self::MAX).contains(&q) => Ok(Self(q)),
+            Ok(_) | Err(_) => Err(CartError::QuantityOutOfRange),
+        }
+    }
+
+    #[must_use]
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u64::deserialize(d)?;
+        Quantity::new(n).map_err(|_| serde::de::Error::custom("quantity outside 1-99"))
+    }
+}
+
+/// What `PUT /cart/items/{sku}` asks for, parsed from its `{"quantity": n}` body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requested {
+    /// `quantity: 0`: remove the line.
+    Remove,
+    /// `quantity: 1..=99`: set the line to exactly this.
+    Set(Quantity),
+}
+
+impl Requested {
+    /// Parses the body of a line write. Only a JSON object whose `quantity` is an integer
+    /// 0–99 is accepted; other members are ignored.
+    ///
+    /// # Errors
+    /// [`CartError::QuantityMissing`] or [`CartError::QuantityNotAnInteger`] for the wrong
+    /// shape, [`CartError::QuantityOutOfRange`] for a negative or too large integer.
+    pub fn from_body(body: &serde_json::Value) -> Result<Self, CartError> {
+        let Some(value) = body.as_object().and_then(|o| o.get("quantity")) else {
+            return Err(CartError::QuantityMissing);
+        };
+        let serde_json::Value::Number(n) = value else {
+            return Err(CartError::QuantityNotAnInteger);
+        };
+        if let Some(n) = n.as_u64() {
+            return if n == 0 {
+                Ok(Self::Remove)
+            } else {
+                Quantity::new(n).map(Self::Set)
+            };
+        }
+        if n.is_i64() {
+            // A negative integer.
+            return Err(CartError::QuantityOutOfRange);
+        }
+        // A float: fractional, or written with a fraction or exponent (`2.0`, `1e3`).
+        Err(CartError::QuantityNotAnInteger)
+    }
+}
+
+/// One line of a cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    /// The product's name when the line was last written; shown only if the product vanishes.
+    pub name: String,
+}
+
+/// A user's cart: distinct lines in the order they were first added, its currency, and a
+/// version bumped by every stored change.
+///
+/// Invariants (kept by every constructor and by deserialisation): at most [`MAX_LINES`]
+/// lines, no sku twice, `currency` is `Some` exactly when there are lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CartDocument", into = "CartDocument")]
+pub struct Cart {
+    lines: Vec<Line>,
+    currency: Option<Currency>,
+    version: u64,
+    updated_at: Option<UnixMillis>,
+}
+
+/// The stored JSON form of a [`Cart`] (the KV value).
+#[derive(Serialize, Deserialize)]
+struct CartDocument {
+    version: u64,
+    /// RFC 3339; absent for a cart never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updated_at: Option<String>,
+    currency: Option<Currency>,
+    lines: Vec<Line>,
+}
+
+impl TryFrom<CartDocument> for Cart {
+    type Error = String;
+
+    fn try_from(doc: CartDocument) -> Result<Self, Self::Error> {
+        if doc.lines.len() > MAX_LINES {
+            return Err(format!("more than {MAX_LINES} lines"));
+        }
+        let mut skus: Vec<&Sku> = doc.lines.iter().map(|l| &l.sku).collect();
+        skus.sort();
+        skus.dedup();
+        if skus.len() != doc.lines.len() {
+            return Err("a sku appears twice".into());
+        }
+        if doc.lines.is_empty() != doc.currency.is_none() {
+            return Err("currency must be set exactly when there are lines".into());
+        }
+        let updated_at = match doc.updated_at {
+            None => None,
+            Some(text) => {
+                let seconds = crate::time::parse_rfc3339(&text)
+                    .and_then(|s| u64::try_from(s).ok())
+                    .ok_or("updated_at is not an RFC 3339 date")?;
+                Some(UnixMillis(seconds.saturating_mul(1000)))
+            }
+        };
+        Ok(Self {
+            lines: doc.lines,
+            currency: doc.currency,
+            version: doc.version,
+            updated_at,
+        })
+    }
+}
+
+impl From<Cart> for CartDocument {
+    fn from(cart: Cart) -> Self {
+        Self {
+            version: cart.version,
+            updated_at: cart.updated_at.map(UnixMillis::to_rfc3339),
+            currency: cart.currency,
+            lines: cart.lines,
+        }
+    }
+}
+
+/// One change a user can make to their cart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// Set a line to a quantity; `product` is the catalogue's current entry for the sku
+    /// (`None` when the sku is not in the catalogue).
+    Set {
+        sku: &'a Sku,
+        quantity: Quantity,
+        product: Option<&'a Product>,
+    },
+    /// Remove a line (no catalogue needed: a vanished product can always be removed).
+    Remove { sku: &'a Sku },
+    /// Remove every line.
+    Clear,
+}
+
+/// What applying a [`Change`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The cart is already as asked: nothing to store, the version stays.
+    Unchanged,
+    /// The new cart to store, its version one higher and `updated_at = now`.
+    Changed(Cart),
+}
+
+/// Why a change was refused (all 422: well-formed, but not acceptable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartError {
+    QuantityMissing,
+    QuantityNotAnInteger,
+    QuantityOutOfRange,
+    UnknownSku(Sku),
+    /// The product is priced in another currency than the cart's.
+    CurrencyMismatch {
+        cart: Currency,
+        product: Currency,
+    },
+    TooManyLines,
+    /// The version counter is exhausted (never in practice; refused rather than wrapped).
+    VersionExhausted,
+}
+
+impl From<CartError> for ApiError {
+    fn from(e: CartError) -> Self {
+        let text = match e {
+            CartError::QuantityMissing => {
+                "The body must be a JSON object with an integer `quantity`.".to_owned()
+            }
+            CartError::QuantityNotAnInteger => "`quantity` must be an integer from 0 to 99.".into(),
+            CartError::QuantityOutOfRange => {
+                "`quantity` must be from 0 to 99 (0 removes the line).".into()
+            }
+            CartError::UnknownSku(sku) => format!("There is no product `{sku}`."),
+            CartError::CurrencyMismatch { cart, product } => format!(
+                "This cart is in {}; the product is priced in {}. A cart holds one currency.",
+                cart.as_str(),
+                product.as_str()
+            ),
+            CartError::TooManyLines => format!("A cart holds at most {MAX_LINES} lines."),
+            CartError::VersionExhausted => {
+                return ApiError::Internal("cart version counter exhausted".into())
+            }
+        };
+        ApiError::InvalidValue(text)
+    }
+}
+
+impl Default for Cart {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl Cart {
+    /// The cart of a user who never wrote one: no lines, version 0.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            lines: Vec::new(),
+            currency: None,
+            version: 0,
+            updated_at: None,
+        }
+    }
+
+    #[must_use]
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    #[must_use]
+    pub fn currency(&self) -> Option<Currency> {
+        self.currency
+    }
+
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// When the cart was last stored; `None` for a cart never written.
+    #[must_use]
+    pub fn updated_at(&self) -> Option<UnixMillis> {
+        self.updated_at
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The skus of the lines, in cart order (what to look up in the catalogue).
+    #[must_use]
+    pub fn skus(&self) -> Vec<Sku> {
+        self.lines.iter().map(|l| l.sku.clone()).collect()
+    }
+
+    /// The quantity of `sku`, if the cart holds it.
+    #[must_use]
+    pub fn quantity_of(&self, sku: &Sku) -> Option<Quantity> {
+        self.lines
+            .iter()
+            .find(|l| &l.sku == sku)
+            .map(|l| l.quantity)
+    }
+
+    /// This cart emptied, with the next version: what checkout stores after placing the order
+    /// (always a new version, even if already empty, so the checked-out version is never
+    /// reused).
+    ///
+    /// # Errors
+    /// [`CartError::VersionExhausted`] at `u64::MAX`.
+    pub fn emptied(&self, now: UnixMillis) -> Result<Cart, CartError> {
+        Ok(Cart {
+            lines: Vec::new(),
+            currency: None,
+            version: self.next_version()?,
+            updated_at: Some(now),
+        })
+    }
+
+    fn next_version(&self) -> Result<u64, CartError> {
+        self.version
+            .checked_add(1)
+            .ok_or(CartError::VersionExhausted)
+    }
+
+    /// Applies `change` at `now`: the decision of every cart write.
+    ///
+    /// # Errors
+    /// A [`CartError`] when the change is refused; the cart is then left as it was.
+    pub fn apply(&self, change: Change<'_>, now: UnixMillis) -> Result<Outcome, CartError> {
+        let (lines, currency) = match change {
+            Change::Set {
+                sku,
+                quantity,
+                product,
+            } => {
+                let product = product
+                    .filter(|p| &p.sku == sku)
+                    .ok_or_else(|| CartError::UnknownSku(sku.clone()))?;
+                let mut lines = self.lines.clone();
+                match lines.iter_mut().find(|l| &l.sku == sku) {
+                    Some(line) => {
+                        if line.quantity == quantity && line.name == product.name {
+                            return Ok(Outcome::Unchanged);
+                        }
+                        line.quantity = quantity;
+                        line.name.clone_from(&product.name);
+                    }
+                    None => {
+                        if lines.len() >= MAX_LINES {
+                            return Err(CartError::TooManyLines);
+                        }
+                        lines.push(Line {
+                            sku: sku.clone(),
+                            quantity,
+                            name: product.name.clone(),
+                        });
+                    }
+                }
+                let currency = match self.currency {
+                    Some(cart) if cart != product.currency => {
+                        return Err(CartError::CurrencyMismatch {
+                            cart,
+                            product: product.currency,
+                        })
+                    }
+                    Some(_) | None => product.currency,
+                };
+                (lines, Some(currency))
+            }
+            Change::Remove { sku } => {
+                if self.quantity_of(sku).is_none() {
+                    return Ok(Outcome::Unchanged);
+                }
+                let lines: Vec<Line> = self
+                    .lines
+                    .iter()
+                    .filter(|l| &l.sku != sku)
+                    .cloned()
+                    .collect();
+                let currency = if lines.is_empty() {
+                    None
+                } else {
+                    self.currency
+                };
+                (lines, currency)
+            }
+            Change::Clear => {
+                if self.lines.is_empty() {
+                    return Ok(Outcome::Unchanged);
+                }
+                (Vec::new(), None)
+            }
+        };
+        Ok(Outcome::Changed(Cart {
+            lines,
+            currency,
+            version: self.next_version()?,
+            updated_at: Some(now),
+        }))
+    }
+}
+
+/// One line of a priced cart, as `GET /cart` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedLine {
+    pub sku: Sku,
+    pub name: String,
+    /// `null` when unavailable.
+    pub unit_price_minor: Option<i64>,
+    pub quantity: Quantity,
+    /// `null` when unavailable.
+    pub line_total_minor: Option<i64>,
+    /// `false` when the product left the catalogue, changed currency, or its total would not
+    /// fit in an `i64`; such a line counts for nothing.
+    pub available: bool,
+}
+
+/// A cart priced against the catalogue: the body of every cart response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedCart {
+    pub items: Vec<PricedLine>,
+    /// Sum of the available lines' totals; never negative, never overflowed.
+    pub subtotal_minor: i64,
+    /// `null` for an empty cart.
+    pub currency: Option<Currency>,
+    pub version: u64,
+}
+
+impl PricedCart {
+    /// Whether every line can be bought (what checkout requires, besides stock).
+    #[must_use]
+    pub fn all_available(&self) -> bool {
+        self.items.iter().all(|l| l.available)
+    }
+}
+
+/// Prices `cart` with the catalogue's current `products` (any order; extra products are
+/// ignored).
+#[must_use]
+pub fn price(cart: &Cart, products: &[Product]) -> PricedCart {
+    let mut subtotal: i64 = 0;
+    let items = cart
+        .lines
+        .iter()
+        .map(|line| {
+            let product = products
+                .iter()
+                .find(|p| p.sku == line.sku)
+                .filter(|p| Some(p.currency) == cart.currency && p.price_minor >= 0);
+            let priced = product.and_then(|p| {
+                let total = p.price_minor.checked_mul(i64::from(line.quantity.get()))?;
+                let next = subtotal.checked_add(total)?;
+                Some((p, total, next))
+            });
+            match priced {
+                Some((p, total, next)) => {
+                    subtotal = next;
+                    PricedLine {
+                        sku: line.sku.clone(),
+                        name: p.name.clone(),
+                        unit_price_minor: Some(p.price_minor),
+                        quantity: line.quantity,
+                        line_total_minor: Some(total),
+                        available: true,
+                    }
+                }
+                None => PricedLine {
+                    sku: line.sku.clone(),
+                    name: product.map_or_else(|| line.name.clone(), |p| p.name.clone()),
+                    unit_price_minor: None,
+                    quantity: line.quantity,
+                    line_total_minor: None,
+                    available: false,
+                },
+            }
+        })
+        .collect();
+    PricedCart {
+        items,
+        subtotal_minor: subtotal,
+        currency: cart.currency,
+        version: cart.version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: UnixMillis = UnixMillis(1_796_000_000_000);
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse(s).unwrap()
+    }
+
+    fn product(s: &str, price_minor: i64, currency: &str) -> Product {
+        Product {
+            sku: sku(s),
+            name: format!("Name of {s}"),
+            description: String::new(),
+            price_minor,
+            currency: Currency::parse(currency).unwrap(),
+            stock: 10,
+            version: 1,
+            updated_at: "2026-11-29T08:00:00Z".into(),
+        }
+    }
+
+    fn q(n: u64) -> Quantity {
+        Quantity::new(n).unwrap()
+    }
+
+    fn set(cart: &Cart, p: &Product, n: u64) -> Cart {
+        match cart
+            .apply(
+                Change::Set {
+                    sku: &p.sku,
+                    quantity: q(n),
+                    product: Some(p),
+                },
+                NOW,
+            )
+            .unwrap()
+        {
+            Outcome::Changed(c) => c,
+            Outcome::Unchanged => cart.clone(),
+        }
+    }
+
+    #[test]
+    fn quantities_are_one_to_ninety_nine() {
+        for (n, ok) in [
+            (0, false),
+            (1, true),
+            (99, true),
+            (100, false),
+            (256, false),
+        ] {
+            assert_eq!(Quantity::new(n).is_ok(), ok, "{n}");
+        }
+    }
+
+    #[test]
+    fn a_line_write_body_is_parsed_strictly() {
+        let cases = [
+            (json!({"quantity": 0}), Ok(Requested::Remove)),
+            (json!({"quantity": 3}), Ok(Requested::Set(q(3)))),
+            (
+                json!({"quantity": 99, "extra": true}),
+                Ok(Requested::Set(q(99))),
+            ),
+            (json!({"quantity": 100}), Err(CartError::QuantityOutOfRange)),
+            (json!({"quantity": -1}), Err(CartError::QuantityOutOfRange)),
+            (
+                json!({"quantity": 18_446_744_073_709_551_615_u64}),
+                Err(CartError::QuantityOutOfRange),
+            ),
+            (
+                json!({"quantity": 1.5}),
+                Err(CartError::QuantityNotAnInteger),
+            ),
+            (
+                json!({"quantity": 2.0}),
+                Err(CartError::QuantityNotAnInteger),
+            ),
+            (
+                json!({"quantity": 1e30}),
+                Err(CartError::QuantityNotAnInteger),
+            ),
+            (
+                json!({"quantity": "2"}),
+                Err(CartError::QuantityNotAnInteger),
+            ),
+            (
+                json!({"quantity": null}),
+                Err(CartError::QuantityNotAnInteger),
+            ),
+            (
+                json!({"quantity": true}),
+                Err(CartError::QuantityNotAnInteger),
+            ),
+            (
+                json!({"quantity": [1]}),
+                Err(CartError::QuantityNotAnInteger),
+            ),
+            (json!({}), Err(CartError::QuantityMissing)),
+            (json!([{"quantity": 1}]), Err(CartError::QuantityMissing)),
+            (json!(3), Err(CartError::QuantityMissing)),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(Requested::from_body(&body), expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn every_refusal_is_a_422_except_an_exhausted_version() {
+        let tea = product("tea", 100, "EUR");
+        for e in [
+            CartError::QuantityMissing,
+            CartError::QuantityNotAnInteger,
+            CartError::QuantityOutOfRange,
+            CartError::UnknownSku(tea.sku.clone()),
+            CartError::CurrencyMismatch {
+                cart: tea.currency,
+                product: Currency::parse("USD").unwrap(),
+            },
+            CartError::TooManyLines,
+        ] {
+            assert_eq!(ApiError::from(e).kind().status(), 422);
+        }
+        assert_eq!(
+            ApiError::from(CartError::VersionExhausted).kind().status(),
+            500
+        );
+    }
+
+    #[test]
+    fn adding_a_line_bumps_the_version_and_fixes_the_currency() {
+        let tea = product("tea", 1250, "EUR");
+        let cart = set(&Cart::empty(), &tea, 2);
+        assert_eq!(cart.version(), 1);
+        assert_eq!(cart.currency().map(Currency::as_str), Some("EUR"));
+        assert_eq!(cart.updated_at(), Some(NOW));
+        assert_eq!(cart.quantity_of(&tea.sku), Some(q(2)));
+    }
+
+    #[test]
+    fn setting_the_same_quantity_again_changes_nothing() {
+        let tea = product("tea", 1250, "EUR");
+        let cart = set(&Cart::empty(), &tea, 2);
+        let same = cart.apply(
+            Change::Set {
+                sku: &tea.sku,
+                quantity: q(2),
+                product: Some(&tea),
+            },
+            NOW,
+        );
+        assert_eq!(same, Ok(Outcome::Unchanged));
+    }
+
+    #[test]
+    fn removals_of_absent_lines_and_clearing_an_empty_cart_change_nothing() {
+        let cart = Cart::empty();
+        assert_eq!(
+            cart.apply(Change::Remove { sku: &sku("tea") }, NOW),
+            Ok(Outcome::Unchanged)
+        );
+        assert_eq!(cart.apply(Change::Clear, NOW), Ok(Outcome::Unchanged));
+    }
+
+    #[test]
+    fn an_unknown_product_is_refused() {
+        let tea = sku("tea");
+        let other = product("coffee", 1, "EUR");
+        for product in [None, Some(&other)] {
+            let r = Cart::empty().apply(
+                Change::Set {
+                    sku: &tea,
+                    quantity: q(1),
+                    product,
+                },
+                NOW,
+            );
+            assert_eq!(r, Err(CartError::UnknownSku(tea.clone())));
+        }
+    }
+
+    #[test]
+    fn a_second_currency_is_refused_and_the_currency_is_released_when_empty() {
+        let tea = product("tea", 100, "EUR");
+        let dollar_tea = product("dollar-tea", 100, "USD");
+        let cart = set(&Cart::empty(), &tea, 1);
+        let r = cart.apply(
+            Change::Set {
+                sku: &dollar_tea.sku,
+                quantity: q(1),
+                product: Some(&dollar_tea),
+            },
+            NOW,
+        );
+        assert!(matches!(r, Err(CartError::CurrencyMismatch { .. })));
+        let Ok(Outcome::Changed(emptied)) = cart.apply(Change::Remove { sku: &tea.sku }, NOW)
+        else {
+            panic!("removal should change the cart");
+        };
+        assert_eq!(emptied.currency(), None);
+        assert_eq!(emptied.version(), 2);
+        assert!(matches!(
+            emptied.apply(
+                Change::Set {
+                    sku: &dollar_tea.sku,
+                    quantity: q(1),
+                    product: Some(&dollar_tea),
+                },
+                NOW
+            ),
+            Ok(Outcome::Changed(_))
+        ));
+    }
+
+    #[test]
+    fn a_fifty_first_line_is_refused_but_an_existing_line_can_still_change() {
+        let mut cart = Cart::empty();
+        let products: Vec<Product> = (0..=MAX_LINES)
+            .map(|i| product(&format!("p{i}"), 1, "EUR"))
+            .collect();
+        for p in products.iter().take(MAX_LINES) {
+            cart = set(&cart, p, 1);
+        }
+        assert_eq!(cart.lines().len(), MAX_LINES);
+        let last = &products[MAX_LINES];
+        assert_eq!(
+            cart.apply(
+                Change::Set {
+                    sku: &last.sku,
+                    quantity: q(1),
+                    product: Some(last),
+                },
+                NOW
+            ),
+            Err(CartError::TooManyLines)
+        );
+        assert_eq!(
+            set(&cart, &products[0], 5).quantity_of(&products[0].sku),
+            Some(q(5))
+        );
+    }
+
+    #[test]
+    fn emptied_always_bumps_the_version() {
+        let empty = Cart::empty().emptied(NOW).unwrap();
+        assert_eq!((empty.version(), empty.is_empty()), (1, true));
+        let tea = product("tea", 100, "EUR");
+        let full = set(&empty, &tea, 3);
+        let emptied = full.emptied(NOW).unwrap();
+        assert_eq!((emptied.version(), emptied.currency()), (3, None));
+    }
+
+    #[test]
+    fn pricing_multiplies_and_sums_available_lines() {
+        let tea = product("tea", 1250, "EUR");
+        let mug = product("mug", 800, "EUR");
+        let cart = set(&set(&Cart::empty(), &tea, 2), &mug, 1);
+        let priced = price(&cart, &[mug.clone(), tea.clone()]);
+        assert_eq!(priced.subtotal_minor, 3300);
+        assert_eq!(priced.version, 2);
+        assert_eq!(priced.items[0].sku, tea.sku);
+        assert_eq!(priced.items[0].line_total_minor, Some(2500));
+        assert!(priced.all_available());
+        let body = serde_json::to_value(&priced).unwrap();
+        assert_eq!(
+            body["items"][0],
+            json!({"sku": "tea", "name": "Name of tea", "unit_price_minor": 1250,
+                   "quantity": 2, "line_total_minor": 2500, "available": true})
+        );
+        assert_eq!(body["currency"], json!("EUR"));
+    }
+
+    #[test]
+    fn a_vanished_or_recurrencied_product_is_shown_unavailable_and_not_counted() {
+        let tea = product("tea", 1250, "EUR");
+        let mug = product("mug", 800, "EUR");
+        let cart = set(&set(&Cart::empty(), &tea, 2), &mug, 1);
+        let dollar_mug = product("mug", 900, "USD");
+        let priced = price(&cart, &[dollar_mug]);
+        assert_eq!(priced.subtotal_minor, 0);
+        assert!(!priced.all_available());
+        for item in &priced.items {
+            assert!(!item.available);
+            assert_eq!((item.unit_price_minor, item.line_total_minor), (None, None));
+        }
+        assert_eq!(priced.items[0].name, "Name of tea");
+        let body = serde_json::to_value(&priced).unwrap();
+        assert_eq!(body["items"][0]["unit_price_minor"], json!(null));
+    }
+
+    #[test]
+    fn an_empty_cart_prices_to_zero_with_no_currency() {
+        let priced = price(&Cart::empty(), &[]);
+        assert_eq!(
+            serde_json::to_value(&priced).unwrap(),
+            json!({"items": [], "subtotal_minor": 0, "currency": null, "version": 0})
+        );
+    }
+
+    #[test]
+    fn a_line_whose_total_would_overflow_is_unavailable_not_wrapped() {
+        let huge = product("huge", i64::MAX / 2, "EUR");
+        let tea = product("tea", 1, "EUR");
+        let cart = set(&set(&Cart::empty(), &tea, 1), &huge, 3);
+        let priced = price(&cart, &[huge, tea]);
+        assert_eq!(priced.subtotal_minor, 1);
+        assert!(!priced.items[1].available);
+    }
+
+    #[test]
+    fn a_cart_survives_its_stored_form() {
+        let tea = product("tea", 100, "EUR");
+        let cart = set(&Cart::empty(), &tea, 4);
+        let text = serde_json::to_string(&cart).unwrap();
+        assert!(text.contains("\"version\":1"));
+        assert!(text.contains("\"updated_at\":\"2026-11-30T00:53:20Z\""));
+        assert_eq!(serde_json::from_str::<Cart>(&text).unwrap(), cart);
+    }
+
+    #[test]
+    fn a_stored_form_breaking_an_invariant_is_refused() {
+        for bad in [
+            r#"{"version":1,"currency":null,"lines":[{"sku":"a","quantity":1,"name":"A"}]}"#,
+            r#"{"version":1,"currency":"EUR","lines":[]}"#,
+            r#"{"version":1,"currency":"EUR","lines":[{"sku":"a","quantity":1,"name":"A"},{"sku":"a","quantity":2,"name":"A"}]}"#,
+            r#"{"version":1,"currency":"EUR","lines":[{"sku":"a","quantity":100,"name":"A"}]}"#,
+            r#"{"version":1,"currency":"EUR","lines":[{"sku":"A B","quantity":1,"name":"A"}]}"#,
+            r#"{"version":-1,"currency":null,"lines":[]}"#,
+        ] {
+            assert!(serde_json::from_str::<Cart>(bad).is_err(), "{bad}");
+        }
+    }
+}

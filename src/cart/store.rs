@@ -1,0 +1,213 @@
+//! The cart's Workers KV adapter: one KV value per user.
+//!
+//! Role: the only code that reads or writes the `CARTS` namespace. The key is
+//! `cart:<user_key>`, where `user_key` is [`crate::auth::Identity::user_key`] (SHA-256 over
+//! the verified `iss` and `sub`): 69 bytes whatever the `sub`, so it fits KV's 512-byte limit,
+//! two issuers' `alice` are two carts, and nothing a client sends (path, header, body) takes
+//! part in it. The value is the [`Cart`] as JSON (lines, currency, integer `version`,
+//! `updated_at`); the KV metadata repeats `version` and `updated_at` so listing keys shows
+//! them without reading values. Every write sets `expiration_ttl` = `CART_TTL_SECONDS`, so an
+//! abandoned cart disappears on its own and an active one keeps living.
+//!
+//! Consistency (what this guarantees, and what it does not):
+//! - KV is eventually consistent. A write is visible at once in the location that made it
+//!   and reaches other locations within about 60 s; reads elsewhere may return the previous
+//!   cart until then. A user whose consecutive requests land in two locations can therefore
+//!   see an older cart for up to a minute.
+//! - KV has no compare-and-set. `If-Match` is checked against the cart as this location reads
+//!   it, then the new cart is written: read-check-write, not atomic. It reliably refuses a
+//!   client holding an older version than the one this location sees (the common case: two
+//!   tabs, a stale page). It cannot stop two writes racing in the same instant, nor a write in
+//!   another location that has not yet seen the latest one: the last write wins, and two
+//!   carts with different contents may briefly carry the same version number.
+//! - Checkout does not trust the cart alone: the order is priced from the catalogue and
+//!   stock is decremented in one D1 transaction, and the idempotency record (a Durable
+//!   Object, strongly consistent) makes a retried checkout replay instead of re-running. The
+//!   worst a KV race can do is lose a line edit or let an order be placed from a cart that a
+//!   racing edit changed in the same second; it cannot oversell or double-charge.
+//! - KV accepts about one write per second per key. A faster burst on one cart gets 429 from
+//!   KV, which becomes `429 Too Many Requests` with `Retry-After: 1`; any other KV failure is
+//!   `503` with `Retry-After: 1`. Unchanged carts are never written, which keeps idempotent
+//!   retries (same quantity again, removing an absent line) off that limit.
+//!
+//! A strongly consistent cart would need a Durable Object per user; KV was chosen for cheap
+//! reads from every location, the shape of cart traffic.
+
+use serde::Serialize;
+use wasm_bindgen::JsCast;
+use worker::kv::{KvError, KvStore};
+use worker::Env;
+
+use super::model::{price, Cart, PricedCart};
+use crate::catalogue::model::{Product, Sku};
+use crate::http::{problem::ApiError, unavailable};
+
+/// The KV binding holding carts.
+pub const BINDING: &str = "CARTS";
+
+/// The KV key of a user's cart.
+#[must_use]
+pub fn key(user_key: &str) -> String {
+    format!("cart:{user_key}")
+}
+
+/// The KV metadata stored beside each cart.
+#[derive(Serialize)]
+struct Metadata {
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<String>,
+}
+
+/// How a KV failure is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvFailure {
+    /// KV's per-key write limit: 429, retry in a second.
+    RateLimited,
+    /// Anything else: 503, retry in a second.
+    Unavailable,
+}
+
+/// Classifies a KV error by its message (KV reports its rate limit as a 429 /
+/// "Too many requests" error, with no structured code).
+#[must_use]
+pub fn classify(message: &str) -> KvFailure {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("429") || lower.contains("too many requests") {
+        KvFailure::RateLimited
+    } else {
+        KvFailure::Unavailable
+    }
+}
+
+fn kv_error(operation: &str, e: &KvError) -> ApiError {
+    let message = match e {
+        KvError::JavaScript(value) => value
+            .dyn_ref::<js_sys::Error>()
+            .map(|err| String::from(err.message()))
+            .or_else(|| value.as_string())
+            .unwrap_or_else(|| format!("{value:?}")),
+        KvError::Serialization(err) => err.to_string(),
+        KvError::InvalidKvStore(binding) => format!("no KV binding {binding}"),
+    };
+    match classify(&message) {
+        KvFailure::RateLimited => ApiError::RateLimited { retry_after: 1 },
+        KvFailure::Unavailable => ApiError::Unavailable {
+            retry_after: 1,
+            what: format!("kv {operation}: {message}"),
+        },
+    }
+}
+
+fn carts(env: &Env) -> Result<KvStore, ApiError> {
+    env.kv(BINDING)
+        .map_err(|e| unavailable("kv binding CARTS", &e))
+}
+
+/// The user's cart; the empty cart at version 0 when none is stored (never written, or
+/// expired).
+///
+/// # Errors
+/// 429 / 503 when KV fails; 500 when the stored value does not parse (a bug).
+pub async fn load(env: &Env, user_key: &str) -> Result<Cart, ApiError> {
+    let text = carts(env)?
+        .get(&key(user_key))
+        .text()
+        .await
+        .map_err(|e| kv_error("get", &e))?;
+    match text {
+        None => Ok(Cart::empty()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| ApiError::Internal(format!("stored cart does not parse: {e}"))),
+    }
+}
+
+/// Stores `cart` as the user's cart, exactly as given (the caller has bumped the version),
+/// with metadata and `expiration_ttl = ttl_seconds` (KV refuses less than 60).
+///
+/// # Errors
+/// 429 when KV's per-key write limit is hit, 503 for other KV failures.
+pub async fn save(
+    env: &Env,
+    user_key: &str,
+    cart: &Cart,
+    ttl_seconds: u64,
+) -> Result<(), ApiError> {
+    let text = serde_json::to_string(cart)
+        .map_err(|e| ApiError::Internal(format!("serialise cart: {e}")))?;
+    let metadata = Metadata {
+        version: cart.version(),
+        updated_at: cart.updated_at().map(crate::time::UnixMillis::to_rfc3339),
+    };
+    carts(env)?
+        .put(&key(user_key), text)
+        .map_err(|e| kv_error("put", &e))?
+        .expiration_ttl(ttl_seconds)
+        .metadata(metadata)
+        .map_err(|e| kv_error("put", &e))?
+        .execute()
+        .await
+        .map_err(|e| kv_error("put", &e))
+}
+
+/// The catalogue's current entries for `skus` (absent skus are simply missing).
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn products(env: &Env, skus: &[Sku]) -> Result<Vec<Product>, ApiError> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let db = env.d1("DB").map_err(|e| unavailable("d1 binding DB", &e))?;
+    crate::catalogue::store::find_many(&db, skus).await
+}
+
+/// The user's cart and the same cart priced from the catalogue now.
+///
+/// # Errors
+/// As [`load`] and [`products`].
+pub async fn load_priced(env: &Env, user_key: &str) -> Result<(Cart, PricedCart), ApiError> {
+    let cart = load(env, user_key).await?;
+    let found = products(env, &cart.skus()).await?;
+    let priced = price(&cart, &found);
+    Ok((cart, priced))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_derived_from_the_user_key_only_and_fit_kv() {
+        let identity = crate::auth::Identity {
+            iss: "https://edgecart.test".into(),
+            sub: "x".repeat(10_000),
+            scopes: vec![],
+            exp: 0,
+        };
+        let k = key(&identity.user_key());
+        assert_eq!(k.len(), 69);
+        assert!(k.starts_with("cart:"));
+    }
+
+    #[test]
+    fn kv_rate_limits_are_told_apart_from_other_failures() {
+        let cases = [
+            (
+                "KV PUT failed: 429 Too Many Requests",
+                KvFailure::RateLimited,
+            ),
+            ("Too many requests", KvFailure::RateLimited),
+            ("too many requests to this key", KvFailure::RateLimited),
+            (
+                "KV GET failed: 500 Internal Server Error",
+                KvFailure::Unavailable,
+            ),
+            ("network connection lost", KvFailure::Unavailable),
+            ("", KvFailure::Unavailable),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(classify(message), expected, "{message}");
+        }
+    }
+}

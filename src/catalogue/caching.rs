@@ -1,0 +1,493 @@
+//! HTTP caching decisions of the catalogue (pure): `Cache-Control` text, strong content
+//! `ETag`s, conditional requests (RFC 9110 §13) and edge-cache keys.
+//!
+//! Nothing here touches `worker` types, a clock or storage: the handlers pass the request's
+//! header values and `now`, and get back plain values and a [`Freshness`] decision. The
+//! Cache API adapter (`edge_cache.rs`) stores and replays what [`Representation::headers`]
+//! lists, nothing request-dependent: CORS and `Vary: Origin` are added later, in
+//! `Cx::finish`, after the lookup.
+
+use crate::config::Config;
+use crate::hash::sha256_parts;
+use crate::time::{format_http_date, parse_http_date};
+
+/// The catalogue's caching lifetimes, from `CATALOGUE_MAX_AGE`, `CATALOGUE_S_MAXAGE` and
+/// `CATALOGUE_SWR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    pub max_age: u32,
+    pub s_maxage: u32,
+    pub swr: u32,
+}
+
+/// Longest time a location keeps its mirrored copy of the catalogue generation. This bounds
+/// how long *another* location serves a catalogue that changed elsewhere (see `edge_cache.rs`).
+pub const GENERATION_TTL_MAX: u32 = 30;
+
+impl CachePolicy {
+    #[must_use]
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_age: config.catalogue_max_age,
+            s_maxage: config.catalogue_s_maxage,
+            swr: config.catalogue_swr,
+        }
+    }
+
+    /// `public, max-age=…, s-maxage=…[, stale-while-revalidate=…]`. `s-maxage` is never 0
+    /// (config refuses it), which the Cache API needs to store the entry at all.
+    #[must_use]
+    pub fn cache_control(self) -> String {
+        let mut text = format!(
+            "public, max-age={}, s-maxage={}",
+            self.max_age, self.s_maxage
+        );
+        if self.swr > 0 {
+            text.push_str(&format!(", stale-while-revalidate={}", self.swr));
+        }
+        text
+    }
+
+    /// How long the generation mirror lives in a location's cache: never longer than the
+    /// entries it guards, at most [`GENERATION_TTL_MAX`] seconds, at least 1.
+    #[must_use]
+    pub fn generation_ttl(self) -> u32 {
+        self.s_maxage.clamp(1, GENERATION_TTL_MAX)
+    }
+}
+
+/// A strong `ETag` from the exact bytes of a body: equal bodies, equal tags.
+#[must_use]
+pub fn strong_etag(body: &[u8]) -> String {
+    let digest = sha256_parts(&[body]);
+    format!("\"{}\"", digest.get(..32).unwrap_or(&digest))
+}
+
+/// A cacheable response in plain data: what is stored in the edge cache and sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Representation {
+    pub body: Vec<u8>,
+    pub etag: String,
+    /// `Last-Modified`, Unix seconds.
+    pub last_modified: i64,
+    /// `Date`: when this representation was generated, Unix seconds.
+    pub date: i64,
+    pub cache_control: String,
+}
+
+impl Representation {
+    /// A JSON representation generated at `now_secs`.
+    #[must_use]
+    pub fn json(body: Vec<u8>, last_modified: i64, now_secs: i64, policy: CachePolicy) -> Self {
+        Self {
+            etag: strong_etag(&body),
+            body,
+            last_modified: last_modified.min(now_secs),
+            date: now_secs,
+            cache_control: policy.cache_control(),
+        }
+    }
+
+    /// The response headers of the 200, in a fixed order; exactly these are stored and
+    /// replayed, so a hit and a miss carry the same headers.
+    #[must_use]
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("Content-Type", "application/json".to_owned()),
+            ("Cache-Control", self.cache_control.clone()),
+            ("ETag", self.etag.clone()),
+            ("Last-Modified", format_http_date(self.last_modified)),
+            ("Date", format_http_date(self.date)),
+        ]
+    }
+
+    /// The headers a 304 keeps (RFC 9110 §15.4.5): those of the 200 that describe the
+    /// representation's caching, without `Content-Type`.
+    #[must_use]
+    pub fn not_modified_headers(&self) -> Vec<(&'static str, String)> {
+        self.headers()
+            .into_iter()
+            .filter(|(name, _)| *name != "Content-Type")
+            .collect()
+    }
+
+    /// Rebuilds a representation from stored headers; `None` when any is missing or
+    /// malformed (the entry is then treated as a miss).
+    #[must_use]
+    pub fn from_stored(
+        body: Vec<u8>,
+        etag: Option<String>,
+        last_modified: Option<String>,
+        date: Option<String>,
+        cache_control: Option<String>,
+    ) -> Option<Self> {
+        let etag = etag?;
+        parse_entity_tag(&etag)?;
+        Some(Self {
+            body,
+            etag,
+            last_modified: parse_http_date(&last_modified?)?,
+            date: parse_http_date(&date?)?,
+            cache_control: cache_control?,
+        })
+    }
+}
+
+/// A parsed `If-None-Match`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfNoneMatch {
+    /// `*`: matches any current representation.
+    Any,
+    /// The opaque tags of the list, `W/` dropped (weak comparison ignores it).
+    Tags(Vec<String>),
+}
+
+/// A conditional header that does not follow its grammar (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedPrecondition;
+
+impl From<MalformedPrecondition> for crate::http::problem::ApiError {
+    fn from(_: MalformedPrecondition) -> Self {
+        Self::BadRequest("If-None-Match is not `*` or a list of entity-tags.".into())
+    }
+}
+
+/// Parses one `entity-tag` (`"xyz"` or `W/"xyz"`) and returns its opaque tag with quotes.
+fn parse_entity_tag(text: &str) -> Option<&str> {
+    let opaque = text.strip_prefix("W/").unwrap_or(text);
+    let inner = opaque.strip_prefix('"')?.strip_suffix('"')?;
+    // etagc = %x21 / %x23-7E / obs-text
+    if inner
+        .bytes()
+        .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+    {
+        Some(opaque)
+    } else {
+        None
+    }
+}
+
+impl IfNoneMatch {
+    /// Parses `*` or `#entity-tag` (RFC 9110 §13.1.2). Empty list elements are allowed (as
+    /// the list rule requires); a comma inside quotes belongs to the tag.
+    ///
+    /// # Errors
+    /// [`MalformedPrecondition`] for anything else, including an empty header.
+    pub fn parse(text: &str) -> Result<Self, MalformedPrecondition> {
+        let text = text.trim_matches(|c| c == ' ' || c == '\t');
+        if text == "*" {
+            return Ok(Self::Any);
+        }
+        let mut tags = Vec::new();
+        let mut rest = text;
+        loop {
+            rest = rest.trim_start_matches([' ', '\t', ',']);
+            if rest.is_empty() {
+                break;
+            }
+            let start = usize::from(rest.starts_with("W/")) * 2;
+            let after_quote = rest
+                .get(start..)
+                .and_then(|r| r.strip_prefix('"'))
+                .ok_or(MalformedPrecondition)?;
+            let close = after_quote.find('"').ok_or(MalformedPrecondition)?;
+            let end = start + 1 + close + 1;
+            let tag = rest.get(..end).ok_or(MalformedPrecondition)?;
+            let opaque = parse_entity_tag(tag).ok_or(MalformedPrecondition)?;
+            tags.push(opaque.to_owned());
+            rest = rest.get(end..).ok_or(MalformedPrecondition)?;
+            let next = rest.trim_start_matches([' ', '\t']);
+            if !(next.is_empty() || next.starts_with(',')) {
+                return Err(MalformedPrecondition);
+            }
+            rest = next;
+        }
+        if tags.is_empty() {
+            return Err(MalformedPrecondition);
+        }
+        Ok(Self::Tags(tags))
+    }
+
+    /// Weak comparison against the current strong tag.
+    #[must_use]
+    pub fn matches(&self, current: &str) -> bool {
+        let current = current.strip_prefix("W/").unwrap_or(current);
+        match self {
+            Self::Any => true,
+            Self::Tags(tags) => tags.iter().any(|t| t == current),
+        }
+    }
+}
+
+/// What to answer a GET or HEAD with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// 304 with the caching headers.
+    NotModified,
+    /// 200 with the body.
+    Modified,
+}
+
+/// RFC 9110 §13.2.2 for GET/HEAD on an existing representation: `If-None-Match` decides when
+/// present; otherwise `If-Modified-Since`, which is ignored when it is not a valid HTTP date
+/// or lies in the future.
+#[must_use]
+pub fn evaluate(
+    if_none_match: Option<&IfNoneMatch>,
+    if_modified_since: Option<&str>,
+    current: &Representation,
+    now_secs: i64,
+) -> Freshness {
+    if let Some(inm) = if_none_match {
+        return if inm.matches(&current.etag) {
+            Freshness::NotModified
+        } else {
+            Freshness::Modified
+        };
+    }
+    match if_modified_since.and_then(parse_http_date) {
+        Some(since) if since <= now_secs && current.last_modified <= since => {
+            Freshness::NotModified
+        }
+        Some(_) | None => Freshness::Modified,
+    }
+}
+
+/// The path prefix under which edgecart keeps its edge-cache entries; it is never a route,
+/// so an entry can only be reached through [`cache_key`].
+const CACHE_PREFIX: &str = "/.edgecart-cache";
+
+/// The edge-cache key of a catalogue response: an absolute URL from the request's origin,
+/// the catalogue generation, the path and the canonical query parameters sorted by name.
+/// Nothing else of the request (credentials, cookies, other headers, unknown parameters)
+/// enters, so every caller of the same resource shares one entry.
+#[must_use]
+pub fn cache_key(origin: &str, generation: u64, path: &str, params: &[(&str, String)]) -> String {
+    let mut sorted: Vec<&(&str, String)> = params.iter().collect();
+    sorted.sort();
+    let mut key = format!("{origin}{CACHE_PREFIX}/g{generation}{path}");
+    for (i, (name, value)) in sorted.iter().enumerate() {
+        key.push(if i == 0 { '?' } else { '&' });
+        key.push_str(&percent_encode(name));
+        key.push('=');
+        key.push_str(&percent_encode(value));
+    }
+    key
+}
+
+/// The fixed key under which a location mirrors the catalogue generation.
+#[must_use]
+pub fn generation_key(origin: &str) -> String {
+    format!("{origin}{CACHE_PREFIX}/generation")
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: CachePolicy = CachePolicy {
+        max_age: 60,
+        s_maxage: 300,
+        swr: 60,
+    };
+
+    fn rep(body: &str, last_modified: i64) -> Representation {
+        Representation::json(
+            body.as_bytes().to_vec(),
+            last_modified,
+            2_000_000_000,
+            POLICY,
+        )
+    }
+
+    #[test]
+    fn cache_control_lists_the_configured_lifetimes() {
+        assert_eq!(
+            POLICY.cache_control(),
+            "public, max-age=60, s-maxage=300, stale-while-revalidate=60"
+        );
+        let no_swr = CachePolicy { swr: 0, ..POLICY };
+        assert_eq!(no_swr.cache_control(), "public, max-age=60, s-maxage=300");
+    }
+
+    #[test]
+    fn the_generation_mirror_never_outlives_the_entries_or_thirty_seconds() {
+        assert_eq!(POLICY.generation_ttl(), 30);
+        assert_eq!(
+            CachePolicy {
+                s_maxage: 5,
+                ..POLICY
+            }
+            .generation_ttl(),
+            5
+        );
+    }
+
+    #[test]
+    fn etags_are_strong_and_follow_the_content() {
+        let a = strong_etag(b"{\"a\":1}");
+        assert!(a.starts_with('"') && a.ends_with('"') && !a.starts_with("W/"));
+        assert_eq!(a.len(), 34);
+        assert_eq!(a, strong_etag(b"{\"a\":1}"));
+        assert_ne!(a, strong_etag(b"{\"a\":2}"));
+    }
+
+    #[test]
+    fn if_none_match_parses_star_lists_and_weak_tags() {
+        let ok: &[(&str, IfNoneMatch)] = &[
+            ("*", IfNoneMatch::Any),
+            (" * ", IfNoneMatch::Any),
+            ("\"a\"", IfNoneMatch::Tags(vec!["\"a\"".into()])),
+            ("W/\"a\"", IfNoneMatch::Tags(vec!["\"a\"".into()])),
+            (
+                "\"a\", W/\"b\",\"c\"",
+                IfNoneMatch::Tags(vec!["\"a\"".into(), "\"b\"".into(), "\"c\"".into()]),
+            ),
+            (", \"a\" ,, ", IfNoneMatch::Tags(vec!["\"a\"".into()])),
+            ("\"a,b\"", IfNoneMatch::Tags(vec!["\"a,b\"".into()])),
+            ("\"\"", IfNoneMatch::Tags(vec!["\"\"".into()])),
+        ];
+        for (text, expected) in ok {
+            assert_eq!(IfNoneMatch::parse(text).as_ref(), Ok(expected), "{text}");
+        }
+        for bad in [
+            "",
+            " ",
+            "a",
+            "\"a",
+            "a\"",
+            "w/\"a\"",
+            "\"a\" \"b\"",
+            "\"a\"x",
+            "*, \"a\"",
+            "\"a b\"",
+            "W/",
+            ",",
+        ] {
+            assert_eq!(IfNoneMatch::parse(bad), Err(MalformedPrecondition), "{bad}");
+        }
+    }
+
+    #[test]
+    fn conditional_requests_follow_rfc_9110() {
+        let current = rep("{}", 1_000);
+        let tag = current.etag.clone();
+        let weak = format!("W/{tag}");
+        let list = format!("\"zzz\", {weak}");
+        let now = 2_000_000_000;
+        let inm = |t: &str| IfNoneMatch::parse(t).unwrap();
+        let date = |s: i64| format_http_date(s);
+        let cases: Vec<(Option<IfNoneMatch>, Option<String>, Freshness)> = vec![
+            (None, None, Freshness::Modified),
+            (Some(inm(&tag)), None, Freshness::NotModified),
+            (Some(inm(&weak)), None, Freshness::NotModified),
+            (Some(inm(&list)), None, Freshness::NotModified),
+            (Some(inm("*")), None, Freshness::NotModified),
+            (Some(inm("\"stale\"")), None, Freshness::Modified),
+            // If-None-Match wins over If-Modified-Since.
+            (
+                Some(inm("\"stale\"")),
+                Some(date(5_000)),
+                Freshness::Modified,
+            ),
+            (None, Some(date(1_000)), Freshness::NotModified),
+            (None, Some(date(5_000)), Freshness::NotModified),
+            (None, Some(date(999)), Freshness::Modified),
+            (None, Some("yesterday".into()), Freshness::Modified),
+            (None, Some(date(now + 10)), Freshness::Modified),
+        ];
+        for (inm, ims, expected) in cases {
+            assert_eq!(
+                evaluate(inm.as_ref(), ims.as_deref(), &current, now),
+                expected,
+                "{inm:?} {ims:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_representation_round_trips_through_its_stored_headers() {
+        let r = rep("{\"x\":1}", 1_796_000_000);
+        let h = r.headers();
+        let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+        let back = Representation::from_stored(
+            r.body.clone(),
+            get("ETag"),
+            get("Last-Modified"),
+            get("Date"),
+            get("Cache-Control"),
+        );
+        assert_eq!(back, Some(r.clone()));
+        assert_eq!(
+            Representation::from_stored(
+                r.body.clone(),
+                None,
+                get("Last-Modified"),
+                get("Date"),
+                get("Cache-Control")
+            ),
+            None
+        );
+        let kept: Vec<&str> = r.not_modified_headers().iter().map(|(k, _)| *k).collect();
+        assert_eq!(kept, ["Cache-Control", "ETag", "Last-Modified", "Date"]);
+    }
+
+    #[test]
+    fn last_modified_is_never_in_the_future() {
+        assert_eq!(rep("{}", 3_000_000_000).last_modified, 2_000_000_000);
+    }
+
+    #[test]
+    fn cache_keys_sort_parameters_and_carry_the_generation() {
+        let a = cache_key(
+            "https://shop.example",
+            7,
+            "/products",
+            &[("limit", "20".into()), ("cursor", "dGVh".into())],
+        );
+        let b = cache_key(
+            "https://shop.example",
+            7,
+            "/products",
+            &[("cursor", "dGVh".into()), ("limit", "20".into())],
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            "https://shop.example/.edgecart-cache/g7/products?cursor=dGVh&limit=20"
+        );
+        assert_ne!(
+            a,
+            cache_key(
+                "https://shop.example",
+                8,
+                "/products",
+                &[("limit", "20".into()), ("cursor", "dGVh".into())]
+            )
+        );
+        assert_eq!(
+            cache_key("https://shop.example", 1, "/products/tea", &[]),
+            "https://shop.example/.edgecart-cache/g1/products/tea"
+        );
+        assert_eq!(
+            cache_key("https://s.example", 1, "/p", &[("q", "a b&c".into())]),
+            "https://s.example/.edgecart-cache/g1/p?q=a%20b%26c"
+        );
+        assert_eq!(
+            generation_key("https://shop.example"),
+            "https://shop.example/.edgecart-cache/generation"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The catalogue's Cache API adapter: stores and replays public catalogue responses, and
+//! mirrors the catalogue generation, in the edge cache of the location serving the request.
+//!
+//! Role: thin. What to store, under which key and with which headers is decided in
+//! `caching.rs` (pure); this file only moves [`Representation`]s in and out of
+//! `caches.default`. A cache failure is never an error for the client: a failed lookup is a
+//! miss, a failed store is logged.
+//!
+//! # Invalidation and consistency
+//!
+//! Every entry's key contains the catalogue generation (a counter in D1's `catalogue_meta`,
+//! bumped in the same transaction as every product write). Each location mirrors the
+//! generation in its own cache under a fixed key for at most
+//! [`CachePolicy::generation_ttl`] seconds (30 by default) and reads D1 only when its mirror
+//! is missing. A write bumps D1, then overwrites the mirror of the location that served it
+//! and deletes the product's old entry, before answering: in that location the next read of
+//! the product or of any listing page uses a new key, so it is a miss that reads the new
+//! content from D1 at once.
+//!
+//! Other locations keep their own mirror (the Cache API stores per data centre; there is no
+//! global purge without the zone purge API). They see the change when their mirror expires:
+//! within `generation_ttl` seconds (30 by default), after which every key they compute is
+//! new. Clients and intermediaries may additionally keep a response for `max-age` (and serve
+//! it stale for `stale-while-revalidate`), as `Cache-Control` allows them.
+//!
+//! One race remains: a read that misses the mirror, reads generation N from D1, and stores
+//! the mirror *after* a concurrent write stored N+1 puts N back. That location then serves
+//! the previous catalogue until the mirror expires (the same bound as other locations).
+//!
+//! The Cache API does nothing on `*.workers.dev` hosts (custom domains only): there every
+//! request is a miss and reads D1, which stays correct.
+
+use worker::{Cache, Context, Headers, Response};
+
+use super::caching::{generation_key, CachePolicy, Representation};
+use super::store;
+use crate::http::problem::ApiError;
+
+fn log_failure(what: &str, e: &worker::Error) {
+    worker::console_warn!(
+        "{{\"level\":\"warn\",\"edge_cache\":\"{what}\",\"error\":{:?}}}",
+        e.to_string()
+    );
+}
+
+/// The stored response for `key`, or `None` on a miss (or any cache failure).
+pub async fn lookup(key: &str) -> Option<Representation> {
+    let cache = Cache::default();
+    let mut response = match cache.get(key, false).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return None,
+        Err(e) => {
+            log_failure("lookup", &e);
+            return None;
+        }
+    };
+    if response.status_code() != 200 {
+        return None;
+    }
+    let header = |name: &str| response.headers().get(name).ok().flatten();
+    let (etag, last_modified, date, cache_control) = (
+        header("ETag"),
+        header("Last-Modified"),
+        header("Date"),
+        header("Cache-Control"),
+    );
+    let body = response.bytes().await.ok()?;
+    Representation::from_stored(body, etag, last_modified, date, cache_control)
+}
+
+fn to_response(rep: &Representation) -> Response {
+    let headers = Headers::new();
+    for (name, value) in rep.headers() {
+        let _ = headers.set(name, &value);
+    }
+    Response::builder()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(rep.body.clone())
+}
+
+/// Stores `rep` under `key` after the response has been sent (`waitUntil`).
+pub fn store_later(ctx: &Context, key: String, rep: &Representation) {
+    let response = to_response(rep);
+    ctx.wait_until(async move {
+        if let Err(e) = Cache::default().put(key.as_str(), response).await {
+            log_failure("store", &e);
+        }
+    });
+}
+
+/// Removes the entry under `key`, if any.
+pub async fn forget(key: &str) {
+    if let Err(e) = Cache::default().delete(key, false).await {
+        log_failure("delete", &e);
+    }
+}
+
+fn generation_response(generation: u64, policy: CachePolicy) -> Response {
+    let ttl = policy.generation_ttl();
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "text/plain");
+    let _ = headers.set(
+        "Cache-Control",
+        &format!("public, max-age={ttl}, s-maxage={ttl}"),
+    );
+    Response::builder()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(generation.to_string().into_bytes())
+}
+
+/// This location's mirrored generation, if it has one (no D1 read, no store).
+pub async fn mirrored_generation(origin: &str) -> Option<u64> {
+    let key = generation_key(origin);
+    match Cache::default().get(key.as_str(), false).await {
+        Ok(Some(mut r)) => r.text().await.ok()?.trim().parse::<u64>().ok(),
+        Ok(None) => None,
+        Err(e) => {
+            log_failure("generation lookup", &e);
+            None
+        }
+    }
+}
+
+/// The catalogue generation as this location knows it: its mirror, or D1 (then mirrored
+/// after the response, through `waitUntil`). Reads only: a write must not use this, or its
+/// deferred store of the old generation could land after the write's new one.
+///
+/// # Errors
+/// 503 when the mirror is missing and D1 cannot be read.
+pub async fn generation(
+    db: &worker::D1Database,
+    ctx: &Context,
+    origin: &str,
+    policy: CachePolicy,
+) -> Result<u64, ApiError> {
+    if let Some(g) = mirrored_generation(origin).await {
+        return Ok(g);
+    }
+    let generation = store::generation(db).await?;
+    let key = generation_key(origin);
+    let response = generation_response(generation, policy);
+    ctx.wait_until(async move {
+        if let Err(e) = Cache::default().put(key.as_str(), response).await {
+            log_failure("generation store", &e);
+        }
+    });
+    Ok(generation)
+}
+
+/// Overwrites this location's mirror with a generation just written to D1, before the write
+/// is answered. If that fails the mirror is deleted, so the next read asks D1.
+pub async fn publish_generation(origin: &str, generation: u64, policy: CachePolicy) {
+    let key = generation_key(origin);
+    let cache = Cache::default();
+    if let Err(e) = cache
+        .put(key.as_str(), generation_response(generation, policy))
+        .await
+    {
+        log_failure("generation publish", &e);
+        forget(&key).await;
+    }
+}

@@ -1,0 +1,293 @@
+//! The catalogue's D1 adapter: products and the catalogue generation.
+//!
+//! Role: the only code that speaks SQL about `products` and `catalogue_meta`. It turns rows
+//! into [`Product`]s (parsed again on the way out, so a bad row is a logged 500, never a
+//! panic) and every D1 failure into [`ApiError::Unavailable`] (503 + `Retry-After`).
+//!
+//! Consistency: D1 has one primary. Every statement here goes to it (no read replicas /
+//! sessions), so a read after a write in any location sees the write. Each write is one
+//! `batch()`, which D1 runs as a single transaction: the product change and the generation
+//! bump land together or not at all.
+//!
+//! Used by the cart and checkout ([`find`], [`find_many`]) to price lines.
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+use super::model::{Currency, Product, Sku};
+use super::write::ProductInput;
+use crate::http::{problem::ApiError, unavailable};
+use crate::time::UnixMillis;
+
+/// Columns in the order [`Row`] expects.
+const COLUMNS: &str = "sku, name, description, price_minor, currency, stock, version, updated_at";
+
+/// D1 binds at most 100 parameters per statement.
+const MAX_PARAMS: usize = 100;
+
+/// A row as D1 hands it over, before parsing.
+#[derive(Deserialize)]
+struct Row {
+    sku: String,
+    name: String,
+    description: String,
+    price_minor: i64,
+    currency: String,
+    stock: i64,
+    version: i64,
+    updated_at: String,
+}
+
+impl Row {
+    fn into_product(self) -> Result<Product, ApiError> {
+        let sku = Sku::parse(&self.sku)
+            .map_err(|e| ApiError::Internal(format!("stored sku is invalid ({e:?})")))?;
+        let currency = Currency::parse(&self.currency)
+            .map_err(|_| ApiError::Internal(format!("stored currency of {sku} is unknown")))?;
+        Ok(Product {
+            sku,
+            name: self.name,
+            description: self.description,
+            price_minor: self.price_minor,
+            currency,
+            stock: self.stock,
+            version: self.version,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn rows(result: &worker::D1Result) -> Result<Vec<Product>, ApiError> {
+    let rows: Vec<Row> = result
+        .results()
+        .map_err(|e| ApiError::Internal(format!("decode product rows: {e}")))?;
+    rows.into_iter().map(Row::into_product).collect()
+}
+
+fn bind(stmt: D1PreparedStatement, values: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
+    stmt.bind(values).map_err(|e| unavailable("d1 bind", &e))
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+#[allow(clippy::cast_precision_loss)] // every value bound here is validated far below 2^53
+fn int(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+/// One product, or `None` when the sku is not in the catalogue.
+///
+/// # Errors
+/// 503 when D1 fails; 500 when a stored row does not parse.
+pub async fn find(db: &D1Database, sku: &Sku) -> Result<Option<Product>, ApiError> {
+    let stmt = bind(
+        db.prepare(format!("SELECT {COLUMNS} FROM products WHERE sku = ?1")),
+        &[text(sku.as_str())],
+    )?;
+    let result = stmt
+        .all()
+        .await
+        .map_err(|e| unavailable("d1 find product", &e))?;
+    Ok(rows(&result)?.into_iter().next())
+}
+
+/// The products among `skus` that exist, ordered by sku; unknown skus are simply absent.
+/// Duplicates are asked for once. One `IN (?1, ?2, …)` query per 100 distinct skus (one
+/// query for any realistic cart).
+///
+/// # Errors
+/// 503 when D1 fails; 500 when a stored row does not parse.
+pub async fn find_many(db: &D1Database, skus: &[Sku]) -> Result<Vec<Product>, ApiError> {
+    let mut wanted: Vec<&Sku> = skus.iter().collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut found = Vec::with_capacity(wanted.len());
+    for chunk in wanted.chunks(MAX_PARAMS) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM products WHERE sku IN ({}) ORDER BY sku",
+            placeholders.join(", ")
+        );
+        let values: Vec<JsValue> = chunk.iter().map(|s| text(s.as_str())).collect();
+        let result = bind(db.prepare(sql), &values)?
+            .all()
+            .await
+            .map_err(|e| unavailable("d1 find products", &e))?;
+        found.extend(rows(&result)?);
+    }
+    Ok(found)
+}
+
+/// Up to `limit` products with a sku greater than `after`, in sku order (the listing's stable
+/// order; keyset pagination, so pages never skip or repeat under concurrent writes).
+///
+/// # Errors
+/// 503 when D1 fails; 500 when a stored row does not parse.
+pub async fn page(
+    db: &D1Database,
+    after: Option<&Sku>,
+    limit: u32,
+) -> Result<Vec<Product>, ApiError> {
+    let limit = int(i64::from(limit));
+    let stmt = match after {
+        Some(after) => bind(
+            db.prepare(format!(
+                "SELECT {COLUMNS} FROM products WHERE sku > ?1 ORDER BY sku LIMIT ?2"
+            )),
+            &[text(after.as_str()), limit],
+        )?,
+        None => bind(
+            db.prepare(format!(
+                "SELECT {COLUMNS} FROM products ORDER BY sku LIMIT ?1"
+            )),
+            &[limit],
+        )?,
+    };
+    let result = stmt
+        .all()
+        .await
+        .map_err(|e| unavailable("d1 list products", &e))?;
+    rows(&result)
+}
+
+#[derive(Deserialize)]
+struct GenerationRow {
+    generation: i64,
+}
+
+/// The catalogue generation: a counter every catalogue write bumps.
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn generation(db: &D1Database) -> Result<u64, ApiError> {
+    let row: Option<GenerationRow> = db
+        .prepare("SELECT generation FROM catalogue_meta WHERE id = 1")
+        .first(None)
+        .await
+        .map_err(|e| unavailable("d1 read generation", &e))?;
+    Ok(row
+        .and_then(|r| u64::try_from(r.generation).ok())
+        .unwrap_or(1))
+}
+
+/// A statement that bumps the catalogue generation, for callers that change products in
+/// their own batch (e.g. checkout's stock decrement), so listings stop being served stale.
+pub fn bump_generation_statement(db: &D1Database) -> D1PreparedStatement {
+    db.prepare(
+        "INSERT INTO catalogue_meta (id, generation) VALUES (1, 2) \
+         ON CONFLICT(id) DO UPDATE SET generation = generation + 1 RETURNING generation",
+    )
+}
+
+fn generation_of(result: &worker::D1Result) -> Result<u64, ApiError> {
+    let rows: Vec<GenerationRow> = result
+        .results()
+        .map_err(|e| ApiError::Internal(format!("decode generation: {e}")))?;
+    rows.into_iter()
+        .next()
+        .and_then(|r| u64::try_from(r.generation).ok())
+        .ok_or_else(|| ApiError::Internal("generation bump returned no row".into()))
+}
+
+/// Whether an upsert created the product or updated it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Updated,
+}
+
+/// Creates or replaces a product (version 1, or the stored version + 1; `updated_at` = now)
+/// and bumps the generation, in one transaction. Returns the stored product and the new
+/// generation.
+///
+/// # Errors
+/// 503 when D1 fails; 500 when the returned row does not parse.
+pub async fn upsert(
+    db: &D1Database,
+    input: &ProductInput,
+    now: UnixMillis,
+) -> Result<(Product, Upserted, u64), ApiError> {
+    let upsert = bind(
+        db.prepare(format!(
+            "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7) \
+             ON CONFLICT(sku) DO UPDATE SET name = excluded.name, \
+             description = excluded.description, price_minor = excluded.price_minor, \
+             currency = excluded.currency, stock = excluded.stock, \
+             version = products.version + 1, updated_at = excluded.updated_at \
+             RETURNING {COLUMNS}"
+        )),
+        &[
+            text(input.sku.as_str()),
+            text(&input.name),
+            text(&input.description),
+            int(input.price_minor),
+            text(input.currency.as_str()),
+            int(input.stock),
+            text(&now.to_rfc3339()),
+        ],
+    )?;
+    let results = db
+        .batch(vec![upsert, bump_generation_statement(db)])
+        .await
+        .map_err(|e| unavailable("d1 upsert product", &e))?;
+    let mut results = results.into_iter();
+    let product = match results.next() {
+        Some(r) => rows(&r)?.into_iter().next(),
+        None => None,
+    }
+    .ok_or_else(|| ApiError::Internal("upsert returned no row".into()))?;
+    let generation = match results.next() {
+        Some(r) => generation_of(&r)?,
+        None => return Err(ApiError::Internal("generation bump missing".into())),
+    };
+    let outcome = if product.version == 1 {
+        Upserted::Created
+    } else {
+        Upserted::Updated
+    };
+    Ok((product, outcome, generation))
+}
+
+/// Deletes a product and bumps the generation in one transaction. `None` when there was no
+/// such product (nothing changes then, not even the generation).
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn delete(db: &D1Database, sku: &Sku) -> Result<Option<u64>, ApiError> {
+    // The bump only runs when the delete removed a row, so a 404 leaves D1 untouched.
+    let delete = bind(
+        db.prepare("DELETE FROM products WHERE sku = ?1 RETURNING sku"),
+        &[text(sku.as_str())],
+    )?;
+    let bump = bind(
+        db.prepare(
+            "UPDATE catalogue_meta SET generation = generation + 1 \
+             WHERE id = 1 AND changes() > 0 RETURNING generation",
+        ),
+        &[],
+    )?;
+    let results = db
+        .batch(vec![delete, bump])
+        .await
+        .map_err(|e| unavailable("d1 delete product", &e))?;
+    let mut results = results.into_iter();
+    let deleted = match results.next() {
+        Some(r) => {
+            let gone: Vec<serde_json::Value> = r
+                .results()
+                .map_err(|e| ApiError::Internal(format!("decode delete: {e}")))?;
+            !gone.is_empty()
+        }
+        None => false,
+    };
+    if !deleted {
+        return Ok(None);
+    }
+    match results.next() {
+        Some(r) => generation_of(&r).map(Some),
+        None => Err(ApiError::Internal("generation bump missing".into())),
+    }
+}

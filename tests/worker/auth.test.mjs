@@ -1,0 +1,398 @@
+// Runtime specification of bearer-token authentication, against the built worker in workerd:
+// GET /me, POST /dev/token, every accepted algorithm (tokens minted by jose), the attack
+// catalogue A1–A25 (semantics.md §1; A24 belongs to the orders routes), PASETO v4.public, and
+// key rotation through a local JWKS server.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { exportJWK, generateKeyPair } from 'jose';
+import { devToken, ISSUER, startWorker } from './harness.mjs';
+import {
+  ALGS,
+  assemble,
+  b64u,
+  claimsFor,
+  flipBit,
+  hmacToken,
+  makeKeySet,
+  pasetoClaims,
+  pasetoKeyPair,
+  signRaw,
+} from './tokens.mjs';
+
+const CHALLENGE = 'Bearer realm="edgecart"';
+const INVALID = 'Bearer realm="edgecart", error="invalid_token"';
+
+async function me(w, authorization) {
+  const headers = authorization === undefined ? {} : { Authorization: authorization };
+  return w.fetch('/me', { headers });
+}
+
+async function assertRefused(res, label = '') {
+  assert.equal(res.status, 401, label);
+  assert.equal(res.headers.get('www-authenticate'), INVALID, label);
+  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, label);
+  const body = await res.json();
+  assert.equal(body.type, '/problems/invalid-token', label);
+  return body;
+}
+
+describe('development tokens and /me', () => {
+  let w;
+  before(async () => {
+    w = await startWorker();
+  });
+  after(async () => w?.stop());
+
+  test('a request without a token gets a challenge without an error', async () => {
+    const res = await me(w);
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), CHALLENGE);
+    assert.equal((await res.json()).type, '/problems/missing-token');
+  });
+
+  test('a development token identifies the caller on /me, privately', async () => {
+    const token = await devToken(w, { sub: 'alice', scope: 'catalog:write read' });
+    const res = await me(w, `Bearer ${token}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cache-control'), 'private, no-store');
+    assert.match(res.headers.get('content-type'), /^application\/json/);
+    const body = await res.json();
+    assert.deepEqual(Object.keys(body).sort(), ['exp', 'iss', 'scopes', 'sub']);
+    assert.equal(body.sub, 'alice');
+    assert.equal(body.iss, ISSUER);
+    assert.deepEqual(body.scopes, ['catalog:write', 'read']);
+    const now = Math.floor(Date.now() / 1000);
+    assert.ok(Math.abs(body.exp - (now + 3600)) < 30, `exp ${body.exp}`);
+  });
+
+  test('a development token has the documented header and claims', async () => {
+    const token = await devToken(w, { sub: 'bob', ttl_seconds: 120 });
+    const [h, p] = token.split('.').slice(0, 2).map((s) => JSON.parse(Buffer.from(s, 'base64url')));
+    assert.equal(h.alg, 'ES256');
+    assert.equal(h.typ, 'JWT');
+    assert.equal(h.kid, JSON.parse(w.vars.DEV_TOKEN_KEY).kid);
+    assert.equal(p.iss, ISSUER);
+    assert.equal(p.aud, 'edgecart');
+    assert.equal(p.sub, 'bob');
+    assert.equal(p.exp - p.iat, 120);
+    assert.equal(p.scope, undefined);
+  });
+
+  test('a development token request with bad values is refused with 422', async () => {
+    for (const body of [{ sub: '' }, { sub: 'a', ttl_seconds: 0 }, { sub: 'a', ttl_seconds: 86401 }, { sub: 'x'.repeat(256) }, {}]) {
+      const res = await w.fetch('/dev/token', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 422, JSON.stringify(body).slice(0, 40));
+      assert.equal((await res.json()).type, '/problems/invalid-value');
+    }
+    const res = await w.fetch('/dev/token', { method: 'POST', body: '{"sub":' });
+    assert.equal(res.status, 400);
+  });
+
+  test('the token is never echoed in an error body or a log line', async () => {
+    const token = await devToken(w, { sub: 'carol' });
+    const bad = flipBit(token);
+    const res = await me(w, `Bearer ${bad}`);
+    const text = await res.text();
+    assert.equal(res.status, 401);
+    assert.ok(!text.includes(bad.split('.')[2]));
+    assert.ok(!w.logs.join('\n').includes(bad.split('.')[2]));
+  });
+});
+
+describe('development tokens outside development', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ vars: { ENVIRONMENT: 'production' } });
+  });
+  after(async () => w?.stop());
+
+  test('POST /dev/token is 404 in production', async () => {
+    const res = await w.fetch('/dev/token', { method: 'POST', body: '{"sub":"a"}' });
+    assert.equal(res.status, 404);
+  });
+});
+
+describe('every accepted algorithm and the attack catalogue', () => {
+  let w;
+  let set;
+  let paseto;
+  const claims = (extra = {}) => claimsFor({ iss: ISSUER, ...extra });
+  const sign = (alg, payload = claims(), header = {}) =>
+    signRaw(set.keys[alg].key, { alg, typ: 'JWT', kid: set.keys[alg].kid, ...header }, payload);
+
+  before(async () => {
+    set = await makeKeySet();
+    paseto = pasetoKeyPair();
+    w = await startWorker({
+      vars: { JWT_JWKS: set.jwks, PASETO_V4_PUBLIC_KEYS: paseto.paserk, JWT_MAX_TOKEN_BYTES: '8192' },
+    });
+  });
+  after(async () => w?.stop());
+
+  test('a token of every accepted algorithm verifies, and with one flipped bit does not', async () => {
+    for (const alg of ALGS) {
+      const token = await sign(alg);
+      const res = await me(w, `Bearer ${token}`);
+      assert.equal(res.status, 200, alg);
+      assert.equal((await res.json()).sub, 'alice', alg);
+      await assertRefused(await me(w, `Bearer ${flipBit(token, 2)}`), `${alg} signature`);
+      await assertRefused(await me(w, `Bearer ${flipBit(token, 1)}`), `${alg} payload`);
+    }
+  });
+
+  test('the bearer scheme is case-insensitive', async () => {
+    const token = await sign('ES256');
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      assert.equal((await me(w, `${scheme} ${token}`)).status, 200, scheme);
+    }
+  });
+
+  test('A1: alg none in any case is refused', async () => {
+    for (const alg of ['none', 'None', 'NONE']) {
+      await assertRefused(await me(w, `Bearer ${assemble(JSON.stringify({ alg }), JSON.stringify(claims()))}`), alg);
+      await assertRefused(await me(w, `Bearer ${assemble(JSON.stringify({ alg }), JSON.stringify(claims()), Buffer.alloc(32, 1))}`), alg);
+    }
+  });
+
+  test('A2: HS256 signed with a public key is refused', async () => {
+    for (const kid of ['rs256', 'es256', 'eddsa']) {
+      const publicJwk = set.keys[kid.toUpperCase() === 'EDDSA' ? 'EdDSA' : kid.toUpperCase()].publicJwk;
+      for (const secret of [JSON.stringify(publicJwk), Buffer.from(publicJwk.x ?? publicJwk.n, 'base64url')]) {
+        const token = await signRaw(Buffer.from(secret), { alg: 'HS256', kid }, claims());
+        await assertRefused(await me(w, `Bearer ${token}`), kid);
+      }
+    }
+  });
+
+  test('A3: a header alg other than the key entry\'s is refused', async () => {
+    const token = await signRaw(set.keys.RS384.key, { alg: 'RS384', kid: 'rs256' }, claims());
+    await assertRefused(await me(w, `Bearer ${token}`));
+    const ps = await signRaw(set.keys.PS256.key, { alg: 'PS256', kid: 'rs256' }, claims());
+    await assertRefused(await me(w, `Bearer ${ps}`));
+  });
+
+  test('A4 A5: unknown and injected kids are refused', async () => {
+    for (const kid of ['nope', '../../etc/passwd', "' OR '1'='1", 'http://127.0.0.1/', 'k'.repeat(10_000)]) {
+      const token = await sign('ES256', claims(), { kid });
+      const res = await me(w, `Bearer ${token}`);
+      assert.equal(res.status, 401);
+      assert.equal(res.headers.get('www-authenticate'), INVALID);
+    }
+  });
+
+  test('A6 A7: jku, x5u, jwk and x5c are ignored, never trusted', async () => {
+    const attacker = await generateKeyPair('ES256', { extractable: true });
+    const attackerJwk = await exportJWK(attacker.publicKey);
+    const headers = [
+      { jku: 'http://127.0.0.1:1/jwks' },
+      { x5u: 'http://127.0.0.1:1/cert' },
+      { jwk: attackerJwk },
+      { x5c: ['MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'] },
+    ];
+    for (const extra of headers) {
+      const ours = await sign('ES256', claims(), extra);
+      assert.equal((await me(w, `Bearer ${ours}`)).status, 200, JSON.stringify(extra).slice(0, 30));
+      const theirs = await signRaw(attacker.privateKey, { alg: 'ES256', kid: 'es256', ...extra }, claims());
+      await assertRefused(await me(w, `Bearer ${theirs}`));
+    }
+  });
+
+  test('A8: any crit header is refused', async () => {
+    for (const crit of [['exp'], ['x-unknown'], [], 'exp', null]) {
+      const token = hmacToken(set.keys.HS256.secret, JSON.stringify({ alg: 'HS256', kid: 'hs256', crit }), JSON.stringify(claims()));
+      await assertRefused(await me(w, `Bearer ${token}`), JSON.stringify(crit));
+    }
+    const control = hmacToken(set.keys.HS256.secret, JSON.stringify({ alg: 'HS256', kid: 'hs256' }), JSON.stringify(claims()));
+    assert.equal((await me(w, `Bearer ${control}`)).status, 200);
+  });
+
+  test('A9 A10: expiry, not-before and issued-at are enforced with the leeway', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await assertRefused(await me(w, `Bearer ${await sign('ES256', { ...claims(), exp: now - 62 })}`), 'expired');
+    assert.equal((await me(w, `Bearer ${await sign('ES256', { ...claims(), exp: now - 50 })}`)).status, 200);
+    const noExp = claims();
+    delete noExp.exp;
+    await assertRefused(await me(w, `Bearer ${await sign('ES256', noExp)}`), 'no exp');
+    await assertRefused(await me(w, `Bearer ${await sign('ES256', { ...claims(), nbf: now + 120 })}`), 'nbf');
+    await assertRefused(await me(w, `Bearer ${await sign('ES256', { ...claims(), iat: now + 120 })}`), 'iat');
+  });
+
+  test('A11: dates of the wrong type or range are refused', async () => {
+    for (const bad of [String(Math.floor(Date.now() / 1000) + 600), true, null, 1e300, -1]) {
+      for (const name of ['exp', 'nbf', 'iat']) {
+        await assertRefused(await me(w, `Bearer ${await sign('ES256', { ...claims(), [name]: bad })}`), `${name}=${bad}`);
+      }
+    }
+  });
+
+  test('A12 A13: issuer and audience must match', async () => {
+    for (const iss of [`${ISSUER}/`, ISSUER.toUpperCase(), ISSUER.slice(0, -1), `${ISSUER}.evil`, undefined]) {
+      await assertRefused(await me(w, `Bearer ${await sign('ES256', { ...claims(), iss })}`), `iss ${iss}`);
+    }
+    for (const aud of ['other', ['a', 'b'], [], 7, undefined]) {
+      await assertRefused(await me(w, `Bearer ${await sign('ES256', { ...claims(), aud })}`), `aud ${aud}`);
+    }
+    assert.equal((await me(w, `Bearer ${await sign('ES256', { ...claims(), aud: ['x', 'edgecart'] })}`)).status, 200);
+  });
+
+  test('A14 A21: other token types and content types are refused', async () => {
+    for (const typ of ['id+jwt', 'refresh', 'secevent+jwt']) {
+      await assertRefused(await me(w, `Bearer ${await sign('ES256', claims(), { typ })}`), typ);
+    }
+    assert.equal((await me(w, `Bearer ${await sign('ES256', claims(), { typ: 'at+jwt' })}`)).status, 200);
+    for (const cty of ['JWT', 'CBOR']) {
+      await assertRefused(await me(w, `Bearer ${await sign('ES256', claims(), { cty })}`), cty);
+    }
+  });
+
+  test('A15: oversized tokens and dot floods are refused', async () => {
+    const big = await sign('ES256', { ...claims(), pad: 'x'.repeat(9000) });
+    await assertRefused(await me(w, `Bearer ${big}`), 'big');
+    await assertRefused(await me(w, `Bearer ${'.'.repeat(5000)}`), 'dots');
+    const huge = await me(w, `Bearer ${'a'.repeat(1 << 20)}`);
+    assert.ok([401, 431].includes(huge.status), `1 MB: ${huge.status}`);
+  });
+
+  test('A16 A17 A18: encoding, JSON and duplicate-member errors are refused', async () => {
+    const good = await sign('ES256');
+    const [h, p, s] = good.split('.');
+    const header = JSON.stringify({ alg: 'ES256', kid: 'es256' });
+    const variants = [
+      `${h}=.${p}.${s}`,
+      `${h}.${p}.${s}==`,
+      `${h}.${p}+/.${s}`,
+      `.${p}.${s}`,
+      `${h}..${s}`,
+      `${h}.${p}`,
+      `${good}.${s}`,
+      `${h}.${p}.${s}.${s}.${s}`,
+      `${b64u('["ES256"]')}.${p}.${s}`,
+      `${h}.${b64u('[1]')}.${s}`,
+      `${h}.${b64u(Buffer.from([0x7b, 0xff, 0x7d]))}.${s}`,
+      `${b64u(`${header} x`)}.${p}.${s}`,
+    ];
+    for (const t of variants) await assertRefused(await me(w, `Bearer ${t}`), t.slice(0, 30));
+    for (const headerText of ['{"alg":"ES256","alg":"HS256","kid":"es256"}', '{"alg":"ES256","\\u0061lg":"ES256","kid":"es256"}', '{"alg":"ES256","kid":"es256","kid":"x"}']) {
+      const key = set.keys.ES256.key;
+      const tokenText = await signRaw(key, { alg: 'ES256', kid: 'es256' }, claims());
+      const [, payload, sig] = tokenText.split('.');
+      await assertRefused(await me(w, `Bearer ${b64u(headerText)}.${payload}.${sig}`), headerText);
+    }
+    const dupSub = `{"sub":"mallory",${JSON.stringify(claims()).slice(1)}`;
+    await assertRefused(await me(w, `Bearer ${await signRaw(set.keys.ES256.key, { alg: 'ES256', kid: 'es256' }, dupSub)}`), 'dup sub');
+    const dupExp = `{"\\u0065xp":9999999999,${JSON.stringify(claims()).slice(1)}`;
+    await assertRefused(await me(w, `Bearer ${await signRaw(set.keys.ES256.key, { alg: 'ES256', kid: 'es256' }, dupExp)}`), 'dup exp');
+  });
+
+  test('A19: malformed and zero ECDSA signatures are refused', async () => {
+    const good = await sign('ES256');
+    const input = good.slice(0, good.lastIndexOf('.'));
+    for (const sig of [Buffer.alloc(0), Buffer.alloc(63, 1), Buffer.alloc(65, 1), Buffer.alloc(64, 0), Buffer.alloc(64, 0xff)]) {
+      await assertRefused(await me(w, `Bearer ${input}.${b64u(sig)}`), `sig ${sig.length}`);
+    }
+  });
+
+  test('A22: a JWE is refused', async () => {
+    const jwe = [JSON.stringify({ alg: 'RSA-OAEP', enc: 'A256GCM' }), 'k', 'iv', 'ct', 'tag'].map((x) => b64u(x)).join('.');
+    await assertRefused(await me(w, `Bearer ${jwe}`));
+  });
+
+  test('A23: other schemes, two tokens and extra parts are refused', async () => {
+    const token = await sign('ES256');
+    await assertRefused(await me(w, `Basic ${b64u('alice:secret')}`), 'basic');
+    await assertRefused(await me(w, `Bearer ${token} extra`), 'extra');
+    await assertRefused(await me(w, `Bearer ${token}, Bearer ${token}`), 'two in one');
+    const res = await w.fetch('/me', { headers: [['Authorization', `Bearer ${token}`], ['Authorization', `Bearer ${token}`]] });
+    await assertRefused(res, 'two headers');
+  });
+
+  test('A25: a PASETO v4.public token verifies, and tampered payload or footer does not', async () => {
+    const good = paseto.sign(pasetoClaims({ iss: ISSUER }), '{"note":"x"}');
+    const res = await me(w, `Bearer ${good}`);
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).sub, 'bob');
+    const [v, purpose, body, footer] = good.split('.');
+    const bytes = Buffer.from(body, 'base64url');
+    bytes[bytes.indexOf('bob') + 1] ^= 1;
+    await assertRefused(await me(w, `Bearer ${v}.${purpose}.${b64u(bytes)}.${footer}`), 'payload');
+    await assertRefused(await me(w, `Bearer ${v}.${purpose}.${body}.${b64u('{"note":"y"}')}`), 'footer');
+    await assertRefused(await me(w, `Bearer ${v}.${purpose}.${body}`), 'footer removed');
+    const numericExp = paseto.sign({ ...pasetoClaims({ iss: ISSUER }), exp: Math.floor(Date.now() / 1000) + 600 });
+    await assertRefused(await me(w, `Bearer ${numericExp}`), 'numeric exp');
+    await assertRefused(await me(w, `Bearer ${pasetoKeyPair().sign(pasetoClaims({ iss: ISSUER }))}`), 'other key');
+  });
+});
+
+describe('remote key set rotation', () => {
+  let w;
+  let server;
+  let fetches = 0;
+  let serving = null;
+  let down = false;
+  const keys = {};
+
+  async function key(kid) {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    keys[kid] = { ...pair, jwk: { ...(await exportJWK(pair.publicKey)), kid, alg: 'ES256' } };
+  }
+  const tokenFor = (kid, sub = 'remote-user') =>
+    signRaw(keys[kid].privateKey, { alg: 'ES256', kid, typ: 'JWT' }, claimsFor({ iss: ISSUER, sub }));
+
+  before(async () => {
+    await key('k1');
+    await key('k2');
+    serving = ['k1'];
+    server = createServer((req, res) => {
+      fetches += 1;
+      if (down) {
+        res.writeHead(503).end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ keys: serving.map((k) => keys[k].jwk) }));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${server.address().port}/jwks`;
+    w = await startWorker({ vars: { JWT_JWKS: '', JWT_JWKS_URL: url } });
+  });
+  after(async () => {
+    await w?.stop();
+    server?.close();
+  });
+
+  test('a key from the remote set verifies after one fetch', async () => {
+    assert.equal((await me(w, `Bearer ${await tokenFor('k1')}`)).status, 200);
+    assert.equal((await me(w, `Bearer ${await tokenFor('k1')}`)).status, 200);
+    assert.equal(fetches, 1);
+  });
+
+  test('a flood of random kids causes at most one fetch per cooldown', async () => {
+    const before = fetches;
+    for (let i = 0; i < 25; i += 1) {
+      const kid = `random-${i}-${Math.random()}`;
+      const token = await signRaw(keys.k1.privateKey, { alg: 'ES256', kid }, claimsFor({ iss: ISSUER }));
+      await assertRefused(await me(w, `Bearer ${token}`), kid);
+    }
+    assert.ok(fetches - before <= 1, `fetched ${fetches - before} times`);
+  });
+
+  test('a new kid is picked up after rotation once the cooldown has passed', { timeout: 60_000 }, async () => {
+    serving = ['k2'];
+    await new Promise((r) => setTimeout(r, 31_000));
+    assert.equal((await me(w, `Bearer ${await tokenFor('k2')}`)).status, 200);
+    // The old key is gone from the set.
+    await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`), 'old key');
+  });
+
+  test('an outage keeps verifying with the cached set, also after a restart', async () => {
+    down = true;
+    assert.equal((await me(w, `Bearer ${await tokenFor('k2')}`)).status, 200);
+    await w.restart();
+    assert.equal((await me(w, `Bearer ${await tokenFor('k2')}`)).status, 200);
+  });
+});

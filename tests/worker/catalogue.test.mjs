@@ -1,0 +1,446 @@
+// The catalogue at the runtime tier: the built worker in workerd with Miniflare's real D1 and
+// Cache API. Edge-cache misses and hits (`Cache-Status`), conditional requests (304), HEAD,
+// invalidation by writes (item and listings), bearer-token reads sharing the public entry,
+// pagination over the whole seed, and every kind of bad input with D1 checked unchanged.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { devToken, startWorker } from './harness.mjs';
+
+const HIT = 'edgecart; hit';
+const STORED = 'edgecart; fwd=uri-miss; stored';
+const CACHE_CONTROL = 'public, max-age=60, s-maxage=300, stale-while-revalidate=60';
+
+async function problem(res, status, type) {
+  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${await res.clone().text()}`);
+  assert.equal(res.headers.get('content-type'), 'application/problem+json');
+  const body = await res.json();
+  assert.equal(body.status, status);
+  assert.equal(body.type, type);
+  return body;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+describe('the catalogue', () => {
+  let w;
+  let db;
+  let writer;
+  let reader;
+
+  /** GETs until the edge cache answers (the miss stores through waitUntil, after the response). */
+  async function getHit(path, init = {}) {
+    for (let i = 0; i < 50; i++) {
+      const res = await w.fetch(path, init);
+      if (res.headers.get('cache-status') === HIT) return res;
+      await res.arrayBuffer();
+      await sleep(20);
+    }
+    throw new Error(`${path} never became a hit`);
+  }
+
+  async function snapshot() {
+    const products = await db.prepare('SELECT * FROM products ORDER BY sku').all();
+    const meta = await db.prepare('SELECT generation FROM catalogue_meta').first();
+    return { rows: products.results, generation: meta.generation };
+  }
+
+  function put(sku, body, token = writer, extra = {}) {
+    return w.fetch(`/products/${sku}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...extra },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  }
+
+  before(async () => {
+    w = await startWorker();
+    db = await w.mf.getD1Database('DB');
+    writer = await devToken(w, { sub: 'admin', scope: 'catalog:write' });
+    reader = await devToken(w, { sub: 'alice' });
+  });
+  after(async () => {
+    await w?.stop();
+  });
+
+  test('the seed holds about fifty valid products', async () => {
+    const { rows } = await snapshot();
+    assert.ok(rows.length >= 45 && rows.length <= 60, `${rows.length}`);
+    for (const r of rows) {
+      assert.match(r.sku, /^[a-z0-9-]{1,64}$/);
+      assert.equal(r.currency, 'EUR');
+      assert.ok(Number.isInteger(r.price_minor) && r.price_minor > 0);
+    }
+  });
+
+  test('a product is a miss first, then a hit with the same body and headers', async () => {
+    const first = await w.fetch('/products/tea-sencha-100g');
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('cache-status'), STORED);
+    assert.equal(first.headers.get('content-type'), 'application/json');
+    assert.equal(first.headers.get('cache-control'), CACHE_CONTROL);
+    assert.match(first.headers.get('etag'), /^"[0-9a-f]{32}"$/);
+    assert.ok(first.headers.get('last-modified').endsWith(' GMT'));
+    assert.ok(first.headers.get('date').endsWith(' GMT'));
+    const body = await first.json();
+    assert.deepEqual(Object.keys(body).sort(), [
+      'currency', 'description', 'name', 'price_minor', 'sku', 'stock', 'updated_at', 'version',
+    ]);
+    assert.equal(body.sku, 'tea-sencha-100g');
+    assert.equal(body.currency, 'EUR');
+    assert.match(body.updated_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const hit = await getHit('/products/tea-sencha-100g');
+    assert.equal(hit.status, 200);
+    for (const h of ['content-type', 'cache-control', 'etag', 'last-modified', 'date']) {
+      assert.equal(hit.headers.get(h), first.headers.get(h), h);
+    }
+    assert.deepEqual(await hit.json(), body);
+  });
+
+  test('a hit performs no D1 query', async () => {
+    await getHit('/products/tea-assam-tgfop-100g');
+    // Change D1 behind the worker's back, without a generation bump: a hit cannot see it.
+    await db.prepare("UPDATE products SET name = 'changed behind the cache' WHERE sku = 'tea-assam-tgfop-100g'").run();
+    const res = await w.fetch('/products/tea-assam-tgfop-100g');
+    assert.equal(res.headers.get('cache-status'), HIT);
+    assert.notEqual((await res.json()).name, 'changed behind the cache');
+    await db.prepare("UPDATE products SET name = 'Assam TGFOP, 100 g' WHERE sku = 'tea-assam-tgfop-100g'").run();
+  });
+
+  test('a matching If-None-Match gets 304 in every form, a stale one 200', async () => {
+    const ok = await getHit('/products/tea-earl-grey-100g');
+    const etag = ok.headers.get('etag');
+    await ok.arrayBuffer();
+    for (const inm of [etag, `W/${etag}`, `"nope", ${etag}`, `W/"nope",W/${etag}`, '*']) {
+      const res = await w.fetch('/products/tea-earl-grey-100g', { headers: { 'if-none-match': inm } });
+      assert.equal(res.status, 304, inm);
+      assert.equal(await res.text(), '');
+      assert.equal(res.headers.get('etag'), etag);
+      assert.equal(res.headers.get('cache-control'), CACHE_CONTROL);
+      assert.equal(res.headers.get('last-modified'), ok.headers.get('last-modified'));
+      assert.equal(res.headers.get('date'), ok.headers.get('date'));
+      assert.equal(res.headers.get('cache-status'), HIT);
+    }
+    const stale = await w.fetch('/products/tea-earl-grey-100g', { headers: { 'if-none-match': '"0000", W/"1111"' } });
+    assert.equal(stale.status, 200);
+    assert.equal((await stale.json()).sku, 'tea-earl-grey-100g');
+  });
+
+  test('If-Modified-Since answers 304 only without If-None-Match', async () => {
+    const ok = await getHit('/products/tea-keemun-100g');
+    await ok.arrayBuffer();
+    const lm = ok.headers.get('last-modified');
+    const ims = await w.fetch('/products/tea-keemun-100g', { headers: { 'if-modified-since': lm } });
+    assert.equal(ims.status, 304);
+    const both = await w.fetch('/products/tea-keemun-100g', {
+      headers: { 'if-modified-since': lm, 'if-none-match': '"other"' },
+    });
+    assert.equal(both.status, 200);
+    const old = await w.fetch('/products/tea-keemun-100g', {
+      headers: { 'if-modified-since': 'Sun, 06 Nov 1994 08:49:37 GMT' },
+    });
+    assert.equal(old.status, 200);
+    const junk = await w.fetch('/products/tea-keemun-100g', { headers: { 'if-modified-since': 'yesterday' } });
+    assert.equal(junk.status, 200);
+  });
+
+  test('a listing answers 304 to its own ETag', async () => {
+    const ok = await getHit('/products?limit=3');
+    await ok.arrayBuffer();
+    const res = await w.fetch('/products?limit=3', { headers: { 'if-none-match': ok.headers.get('etag') } });
+    assert.equal(res.status, 304);
+  });
+
+  test('HEAD has no body and the headers of GET', async () => {
+    for (const path of ['/products/tea-chamomile-50g', '/products?limit=5']) {
+      const get = await getHit(path);
+      const getBody = await get.arrayBuffer();
+      assert.ok(getBody.byteLength > 0);
+      const head = await w.fetch(path, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal((await head.arrayBuffer()).byteLength, 0);
+      for (const h of ['content-type', 'cache-control', 'etag', 'last-modified', 'date', 'cache-status']) {
+        assert.equal(head.headers.get(h), get.headers.get(h), `${path} ${h}`);
+      }
+      const len = head.headers.get('content-length');
+      if (len !== null) assert.equal(Number(len), getBody.byteLength);
+    }
+  });
+
+  test('a HEAD miss answers like a GET miss', async () => {
+    const head = await w.fetch('/products/tea-peppermint-50g', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('cache-status'), STORED);
+    assert.equal((await head.arrayBuffer()).byteLength, 0);
+    const get = await getHit('/products/tea-peppermint-50g');
+    assert.equal(get.headers.get('etag'), head.headers.get('etag'));
+  });
+
+  test('bearer-token requests share the public entry', async () => {
+    const anon = await getHit('/products/coffee-kenya-aa-250g');
+    const body = await anon.text();
+    for (const authorization of [`Bearer ${reader}`, `Bearer ${writer}`, 'Bearer not-even-a-token']) {
+      const res = await w.fetch('/products/coffee-kenya-aa-250g', { headers: { authorization } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('cache-status'), HIT);
+      assert.equal(res.headers.get('cache-control'), CACHE_CONTROL);
+      assert.equal(res.headers.get('etag'), anon.headers.get('etag'));
+      assert.equal(await res.text(), body);
+    }
+    const list = await getHit('/products?limit=4');
+    await list.arrayBuffer();
+    const withToken = await w.fetch('/products?limit=4', { headers: { authorization: `Bearer ${reader}` } });
+    assert.equal(withToken.headers.get('cache-status'), HIT);
+  });
+
+  test('equivalent listing queries share one entry', async () => {
+    await (await getHit('/products?limit=20')).arrayBuffer();
+    for (const q of ['', '?utm_source=x', '?limit=020']) {
+      const res = await w.fetch(`/products${q}`);
+      assert.equal(res.headers.get('cache-status'), HIT, q);
+      await res.arrayBuffer();
+    }
+  });
+
+  test('pagination walks every product exactly once, in sku order', async () => {
+    const { rows } = await snapshot();
+    const seen = [];
+    let cursor = null;
+    for (let pages = 0; pages < 100; pages++) {
+      const res = await w.fetch(`/products?limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(res.status, 200);
+      const body = await res.json();
+      assert.deepEqual(Object.keys(body).sort(), ['items', 'next_cursor']);
+      assert.ok(body.items.length <= 7);
+      seen.push(...body.items.map((p) => p.sku));
+      cursor = body.next_cursor;
+      if (cursor === null) break;
+      assert.match(cursor, /^[A-Za-z0-9_-]+$/);
+    }
+    assert.deepEqual(seen, rows.map((r) => r.sku));
+    const first = await (await w.fetch('/products')).json();
+    assert.equal(first.items.length, 20);
+    const all = await (await w.fetch('/products?limit=100')).json();
+    assert.equal(all.items.length, rows.length);
+    assert.equal(all.next_cursor, null);
+  });
+
+  test('an update makes the next read of the item and its listings a miss with new content', async () => {
+    const sku = 'coffee-brazil-cerrado-250g';
+    const warm = await getHit(`/products/${sku}`);
+    const oldEtag = warm.headers.get('etag');
+    const before = await warm.json();
+    await (await getHit('/products?limit=100')).arrayBuffer();
+    await (await getHit('/products?limit=5')).arrayBuffer();
+    const res = await put(sku, { ...before, name: 'Brazil Cerrado, new crop, 250 g', price_minor: 1050 });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const updated = await res.json();
+    assert.equal(updated.version, before.version + 1);
+    assert.equal(updated.price_minor, 1050);
+    assert.notEqual(updated.updated_at, undefined);
+
+    const item = await w.fetch(`/products/${sku}`);
+    assert.equal(item.headers.get('cache-status'), STORED);
+    assert.deepEqual(await item.json(), updated);
+    assert.equal(item.headers.get('etag'), res.headers.get('etag'));
+    const list = await w.fetch('/products?limit=100');
+    assert.equal(list.headers.get('cache-status'), STORED);
+    const listed = (await list.json()).items.find((p) => p.sku === sku);
+    assert.deepEqual(listed, updated);
+    const page = await w.fetch('/products?limit=5');
+    assert.equal(page.headers.get('cache-status'), STORED);
+    await page.arrayBuffer();
+    // The client's old copy is stale now; the new one is current.
+    const old = await w.fetch(`/products/${sku}`, { headers: { 'if-none-match': oldEtag } });
+    assert.equal(old.status, 200);
+    await old.arrayBuffer();
+    const cond = await w.fetch(`/products/${sku}`, { headers: { 'if-none-match': item.headers.get('etag') } });
+    assert.equal(cond.status, 304);
+  });
+
+  test('a write with a cold generation mirror is still seen by the next read here', async () => {
+    const sku = 'coffee-kenya-aa-250g';
+    const warm = await (await getHit(`/products/${sku}`)).json();
+    const caches = await w.mf.getCaches();
+    assert.equal(await caches.default.delete(`${w.url}/.edgecart-cache/generation`), true);
+    const res = await put(sku, { ...warm, stock: warm.stock + 1 });
+    assert.equal(res.status, 200);
+    const written = await res.json();
+    await sleep(100); // let any deferred cache store finish
+    const item = await w.fetch(`/products/${sku}`);
+    assert.equal(item.headers.get('cache-status'), STORED);
+    assert.deepEqual(await item.json(), written);
+  });
+
+  test('a product is created, listed, deleted and gone', async () => {
+    const sku = 'tea-new-harvest-50g';
+    const miss = await w.fetch(`/products/${sku}`);
+    await problem(miss, 404, '/problems/not-found');
+    await (await getHit('/products?limit=100')).arrayBuffer();
+    const created = await put(sku, {
+      sku, name: 'New harvest, 50 g', description: 'First flush.', price_minor: 990, currency: 'EUR', stock: 5,
+      version: 77, updated_at: '1999-01-01T00:00:00Z',
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    assert.equal(created.headers.get('location'), `/products/${sku}`);
+    const product = await created.json();
+    assert.equal(product.version, 1);
+    assert.notEqual(product.updated_at, '1999-01-01T00:00:00Z');
+    const listed = await w.fetch('/products?limit=100');
+    assert.equal(listed.headers.get('cache-status'), STORED);
+    assert.ok((await listed.json()).items.some((p) => p.sku === sku));
+    const got = await getHit(`/products/${sku}`);
+    assert.deepEqual(await got.json(), product);
+
+    const del = await w.fetch(`/products/${sku}`, { method: 'DELETE', headers: { authorization: `Bearer ${writer}` } });
+    assert.equal(del.status, 204);
+    assert.equal(await del.text(), '');
+    await problem(await w.fetch(`/products/${sku}`), 404, '/problems/not-found');
+    const after = await w.fetch('/products?limit=100');
+    assert.equal(after.headers.get('cache-status'), STORED);
+    assert.ok(!(await after.json()).items.some((p) => p.sku === sku));
+    const row = await db.prepare('SELECT * FROM products WHERE sku = ?1').bind(sku).first();
+    assert.equal(row, null);
+  });
+
+  test('deleting an absent product is 404 and changes nothing', async () => {
+    const before = await snapshot();
+    const res = await w.fetch('/products/no-such-thing', { method: 'DELETE', headers: { authorization: `Bearer ${writer}` } });
+    await problem(res, 404, '/problems/not-found');
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  test('each bad read is a problem', async () => {
+    for (const q of ['limit=abc', 'limit=0', 'limit=1000', 'limit=', 'limit=-1', 'limit=2.5', 'limit=1&limit=2', 'cursor=!!!', 'cursor=', 'cursor=dGVh%3D', 'cursor=VGVhIFRpbWU']) {
+      await problem(await w.fetch(`/products?${q}`), 400, '/problems/bad-request');
+    }
+    await problem(await w.fetch('/products/no-such-sku'), 404, '/problems/not-found');
+    for (const sku of ['Tea', 'tea_1', 'tea%20x', 'x'.repeat(65), '%C3%A9']) {
+      await problem(await w.fetch(`/products/${sku}`), 400, '/problems/bad-request');
+    }
+    await problem(
+      await w.fetch('/products/tea-sencha-100g', { headers: { 'if-none-match': 'not-quoted' } }),
+      400,
+      '/problems/bad-request',
+    );
+    const post = await w.fetch('/products', { method: 'POST', body: '{}' });
+    await problem(post, 405, '/problems/method-not-allowed');
+  });
+
+  test('each bad write is a problem and leaves D1 unchanged', async () => {
+    const before = await snapshot();
+    const sku = 'tea-sencha-100g';
+    const good = { name: 'Sencha', description: '', price_minor: 100, currency: 'EUR', stock: 1 };
+
+    await problem(
+      await w.fetch(`/products/${sku}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(good) }),
+      401,
+      '/problems/missing-token',
+    );
+    const noScope = await put(sku, good, reader);
+    await problem(noScope, 403, '/problems/insufficient-scope');
+    assert.match(noScope.headers.get('www-authenticate'), /insufficient_scope/);
+    await problem(
+      await w.fetch(`/products/${sku}`, { method: 'DELETE' }),
+      401,
+      '/problems/missing-token',
+    );
+    await problem(
+      await w.fetch(`/products/${sku}`, { method: 'DELETE', headers: { authorization: `Bearer ${reader}` } }),
+      403,
+      '/problems/insufficient-scope',
+    );
+    await problem(await put(sku, good, 'garbage'), 401, '/problems/invalid-token');
+
+    await problem(await put(sku, '{"name": '), 400, '/problems/bad-request');
+    await problem(await put('Bad_Sku', good), 400, '/problems/bad-request');
+    await problem(await put(sku, { ...good, description: 'x'.repeat(17 * 1024) }), 413, '/problems/payload-too-large');
+
+    const invalid = [
+      [],
+      '"just a string"',
+      '42',
+      { ...good, price_minor: -1 },
+      { ...good, price_minor: 12.5 },
+      { ...good, price_minor: '100' },
+      { ...good, price_minor: 100_000_001 },
+      { ...good, stock: -3 },
+      { ...good, stock: 1.5 },
+      { ...good, stock: 1_000_001 },
+      { ...good, currency: 'XXX' },
+      { ...good, currency: 'eur' },
+      { ...good, name: '' },
+      { ...good, name: 'n'.repeat(201) },
+      { ...good, description: 'd'.repeat(2001) },
+      { ...good, sku: 'another-sku' },
+      { ...good, colour: 'green' },
+      { description: '', price_minor: 100, currency: 'EUR', stock: 1 },
+    ];
+    for (const body of invalid) {
+      await problem(await put(sku, body), 422, '/problems/invalid-value');
+    }
+    assert.deepEqual(await snapshot(), before);
+  });
+});
+
+describe('the catalogue with configured caching and CORS', () => {
+  let w;
+  const ORIGIN = 'https://shop.example';
+
+  before(async () => {
+    w = await startWorker({
+      vars: { CATALOGUE_MAX_AGE: '10', CATALOGUE_S_MAXAGE: '120', CATALOGUE_SWR: '0', CORS_ALLOW_ORIGINS: ORIGIN },
+    });
+  });
+  after(async () => {
+    await w?.stop();
+  });
+
+  test('Cache-Control follows the configured lifetimes', async () => {
+    const res = await w.fetch('/products/tea-hojicha-100g');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cache-control'), 'public, max-age=10, s-maxage=120');
+    await res.arrayBuffer();
+  });
+
+  test('CORS headers are added per request and never stored in the shared entry', async () => {
+    const first = await w.fetch('/products/tea-gyokuro-50g', { headers: { origin: ORIGIN } });
+    assert.equal(first.headers.get('cache-status'), STORED);
+    assert.equal(first.headers.get('access-control-allow-origin'), ORIGIN);
+    await first.arrayBuffer();
+    let hit;
+    for (let i = 0; i < 50; i++) {
+      hit = await w.fetch('/products/tea-gyokuro-50g');
+      if (hit.headers.get('cache-status') === HIT) break;
+      await hit.arrayBuffer();
+      await sleep(20);
+    }
+    assert.equal(hit.headers.get('cache-status'), HIT);
+    assert.equal(hit.headers.get('access-control-allow-origin'), null);
+    await hit.arrayBuffer();
+    const other = await w.fetch('/products/tea-gyokuro-50g', { headers: { origin: 'https://evil.example' } });
+    assert.equal(other.headers.get('cache-status'), HIT);
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+    await other.arrayBuffer();
+    const again = await w.fetch('/products/tea-gyokuro-50g', { headers: { origin: ORIGIN } });
+    assert.equal(again.headers.get('cache-status'), HIT);
+    assert.equal(again.headers.get('access-control-allow-origin'), ORIGIN);
+    await again.arrayBuffer();
+  });
+
+  test('catalogue state survives a restart', async () => {
+    const token = await devToken(w, { sub: 'admin', scope: 'catalog:write' });
+    const res = await w.fetch('/products/acc-moka-pot-6-cup', {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Moka pot, 6 cups', price_minor: 3790, currency: 'EUR', stock: 4 }),
+    });
+    assert.equal(res.status, 200);
+    const written = await res.json();
+    await w.restart();
+    const got = await w.fetch('/products/acc-moka-pot-6-cup');
+    assert.equal(got.status, 200);
+    assert.deepEqual(await got.json(), written);
+  });
+});
