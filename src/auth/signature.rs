@@ -184,6 +184,9 @@ pub mod webcrypto {
     const MAX_CACHED_KEYS: usize = 128;
 
     thread_local! {
+        /// Imported WebCrypto keys, by key id: importing once per isolate keeps verification
+        /// cheap. They are the configured public keys (and the operator's HMAC secret), the
+        /// same for every user, so this is not per-user state; bounded by MAX_CACHED_KEYS.
         static KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
     }
 
