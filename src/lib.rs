@@ -44,6 +44,13 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The hourly cron (`[triggers]` in `wrangler.toml`): collects expired idempotency records of
+/// the D1 backend. (Durable Object records are collected by the object's own alarm.)
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    idempotency::cleanup::run(&env).await;
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let mut cx = Cx::new(req, env, ctx);
@@ -55,6 +62,12 @@ const GET: &str = "GET, HEAD";
 
 /// The one scope the API checks.
 pub const CATALOG_WRITE: &str = "catalog:write";
+
+/// `/dev/token` exists only when `ENVIRONMENT=development` and `DEV_TOKEN_KEY` is set.
+fn dev_tokens_enabled(cx: &mut Cx) -> bool {
+    cx.config()
+        .is_ok_and(|c| c.is_development() && c.dev_token_key.is_some())
+}
 
 /// The route table: path → route template, allowed methods and named handler. `OPTIONS` on
 /// any route is a CORS preflight; a known path with another method is 405 with `Allow`.
@@ -75,7 +88,7 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         ["orders", _] => ("/orders/{id}", GET),
         ["openapi.json"] => ("/openapi.json", GET),
         ["problems", _] => ("/problems/{kind}", GET),
-        ["dev", "token"] => ("/dev/token", "POST"),
+        ["dev", "token"] if dev_tokens_enabled(cx) => ("/dev/token", "POST"),
         ["dev", "panic"] if cx.is_development() => ("/dev/panic", GET),
         _ => return Err(ApiError::NotFound),
     };

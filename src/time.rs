@@ -108,7 +108,11 @@ pub fn parse_http_date(text: &str) -> Option<i64> {
     let mut parts = rest.split(' ');
     let day: u32 = parts.next()?.parse().ok()?;
     let month_name = parts.next()?;
-    let year: i64 = parts.next()?.parse().ok()?;
+    let year_text = parts.next()?;
+    if year_text.len() != 4 || !year_text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: i64 = year_text.parse().ok()?;
     let hms = parts.next()?;
     if parts.next()? != "GMT" || parts.next().is_some() {
         return None;
@@ -220,6 +224,12 @@ mod tests {
             assert_eq!(parse_http_date(&format_http_date(t)), Some(t));
         }
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 9999999999999999999 08:49:37 GMT"),
+            None
+        );
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994000 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov -994 08:49:37 GMT"), None);
         assert_eq!(parse_http_date(""), None);
     }
 

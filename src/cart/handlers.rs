@@ -9,10 +9,10 @@
 use worker::Response;
 
 use super::model::{price, Cart, Change, Outcome, Requested};
-use super::precondition::{etag, evaluate, IfMatch, Precondition};
 use super::store;
 use crate::auth::{authenticate, Identity};
 use crate::catalogue::model::{Product, Sku, SkuError};
+use crate::http::precondition::{etag, evaluate, IfMatch, Precondition};
 use crate::http::{self, problem::ApiError, Cx, PRIVATE_NO_STORE};
 
 /// `GET /cart` (and `HEAD`).

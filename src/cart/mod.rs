@@ -3,7 +3,6 @@
 //! - [`model`]: the pure core: [`model::Cart`], [`model::Quantity`], the [`model::Change`] →
 //!   [`model::Outcome`] decision, and [`model::price`] into the response shape
 //!   [`model::PricedCart`].
-//! - [`precondition`]: the cart's `ETag` and `If-Match` evaluation (pure).
 //! - [`store`]: the KV adapter, whose header states what KV's consistency guarantees.
 //! - [`handlers`]: the HTTP edge of `GET /cart`, `PUT`/`DELETE /cart/items/{sku}` and
 //!   `DELETE /cart`.
@@ -13,7 +12,6 @@
 
 pub mod handlers;
 pub mod model;
-pub mod precondition;
 pub mod store;
 
 pub use model::{price, Cart, PricedCart, PricedLine, Quantity};

@@ -101,13 +101,14 @@ impl Representation {
         ]
     }
 
-    /// The headers a 304 keeps (RFC 9110 §15.4.5): those of the 200 that describe the
-    /// representation's caching, without `Content-Type`.
+    /// The headers a 304 keeps (RFC 9110 §15.4.5): `Cache-Control`, `ETag`, `Date` and the
+    /// like, without `Content-Type`, and without `Last-Modified` (representation metadata a
+    /// 304 SHOULD NOT repeat when it has an `ETag`).
     #[must_use]
     pub fn not_modified_headers(&self) -> Vec<(&'static str, String)> {
         self.headers()
             .into_iter()
-            .filter(|(name, _)| *name != "Content-Type")
+            .filter(|(name, _)| *name != "Content-Type" && *name != "Last-Modified")
             .collect()
     }
 
@@ -441,7 +442,7 @@ mod tests {
             None
         );
         let kept: Vec<&str> = r.not_modified_headers().iter().map(|(k, _)| *k).collect();
-        assert_eq!(kept, ["Cache-Control", "ETag", "Last-Modified", "Date"]);
+        assert_eq!(kept, ["Cache-Control", "ETag", "Date"]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::listing::{paginate, ListQuery};
 use super::model::{Product, Sku};
 use super::store::{self, Upserted};
 use super::write::ProductInput;
+use crate::http::precondition::{self, IfMatch, Precondition};
 use crate::http::{self, problem::ApiError, Cx};
 
 /// `Cache-Status` (RFC 9211) of a response served from the edge cache.
@@ -184,6 +185,35 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     Ok(respond(cx, &rep, Served::Stored, &conditions))
 }
 
+/// Evaluates a write's `If-Match` against the stored product's `ETag` (the one `GET` sends):
+/// 412 when it does not hold; otherwise the version the write must still find (`None`
+/// without `If-Match`).
+async fn expected_version(
+    db: &D1Database,
+    sku: &Sku,
+    if_match: Option<&IfMatch>,
+) -> Result<Option<i64>, ApiError> {
+    let Some(if_match) = if_match else {
+        return Ok(None);
+    };
+    let current = store::find(db, sku).await?;
+    let tag = match &current {
+        Some(product) => Some(product_etag(product)?),
+        None => None,
+    };
+    match precondition::evaluate_tag(Some(if_match), tag.as_deref()) {
+        Precondition::Fails => Err(ApiError::PreconditionFailed),
+        Precondition::Holds => Ok(current.map(|p| p.version)),
+    }
+}
+
+/// The strong `ETag` of a product, over the exact JSON `GET /products/{sku}` sends.
+fn product_etag(product: &Product) -> Result<String, ApiError> {
+    let body = serde_json::to_vec(product)
+        .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
+    Ok(super::caching::strong_etag(&body))
+}
+
 /// After a committed write: this location's generation mirror takes the new generation and
 /// the product's previous entries go, so the next read here is a miss (see `edge_cache.rs`).
 /// `before` is the generation this location mirrored before the write, if any.
@@ -223,13 +253,17 @@ fn written(status: u16, product: &Product) -> Result<Response, ApiError> {
 pub async fn put(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     crate::auth::require_scope(cx, crate::CATALOG_WRITE).await?;
     let sku = parse_sku(sku)?;
+    let if_match = precondition::parse_header(cx.header("if-match").as_deref())?;
     let body: serde_json::Value = cx.json_body().await?;
     let input = ProductInput::from_json(&sku, &body)?;
     let policy = CachePolicy::from_config(cx.config()?);
     let origin = origin(cx)?;
     let db = database(cx)?;
+    let expected = expected_version(&db, &sku, if_match.as_ref()).await?;
     let before = edge_cache::mirrored_generation(&origin).await;
-    let (product, upserted, after) = store::upsert(&db, &input, cx.now).await?;
+    let (product, upserted, after) = store::upsert(&db, &input, cx.now, expected)
+        .await?
+        .ok_or(ApiError::PreconditionFailed)?;
     invalidate(&origin, before, after, &sku, policy).await;
     let status = match upserted {
         Upserted::Created => 201,
@@ -246,11 +280,19 @@ pub async fn put(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
 pub async fn delete(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     crate::auth::require_scope(cx, crate::CATALOG_WRITE).await?;
     let sku = parse_sku(sku)?;
+    let if_match = precondition::parse_header(cx.header("if-match").as_deref())?;
     let policy = CachePolicy::from_config(cx.config()?);
     let origin = origin(cx)?;
     let db = database(cx)?;
+    let expected = expected_version(&db, &sku, if_match.as_ref()).await?;
     let before = edge_cache::mirrored_generation(&origin).await;
-    let after = store::delete(&db, &sku).await?.ok_or(ApiError::NotFound)?;
+    let after = store::delete(&db, &sku, expected)
+        .await?
+        .ok_or(match expected {
+            // It was there at the precondition check: it changed or vanished since.
+            Some(_) => ApiError::PreconditionFailed,
+            None => ApiError::NotFound,
+        })?;
     invalidate(&origin, before, after, &sku, policy).await;
     let headers = Headers::new();
     let _ = headers.set("Cache-Control", "no-store");

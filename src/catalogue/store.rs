@@ -199,9 +199,22 @@ pub enum Upserted {
     Updated,
 }
 
+/// A statement that bumps the generation only when the statement before it in the batch
+/// changed a row, so a refused conditional write leaves D1 untouched.
+fn bump_generation_if_changed(db: &D1Database) -> Result<D1PreparedStatement, ApiError> {
+    bind(
+        db.prepare(
+            "UPDATE catalogue_meta SET generation = generation + 1 \
+             WHERE id = 1 AND changes() > 0 RETURNING generation",
+        ),
+        &[],
+    )
+}
+
 /// Creates or replaces a product (version 1, or the stored version + 1; `updated_at` = now)
 /// and bumps the generation, in one transaction. Returns the stored product and the new
-/// generation.
+/// generation. With `expected_version` (from a matching `If-Match`), only a product still at
+/// that version is replaced; `None` then means it changed or vanished meanwhile (412).
 ///
 /// # Errors
 /// 503 when D1 fails; 500 when the returned row does not parse.
@@ -209,36 +222,63 @@ pub async fn upsert(
     db: &D1Database,
     input: &ProductInput,
     now: UnixMillis,
-) -> Result<(Product, Upserted, u64), ApiError> {
-    let upsert = bind(
-        db.prepare(format!(
-            "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7) \
-             ON CONFLICT(sku) DO UPDATE SET name = excluded.name, \
-             description = excluded.description, price_minor = excluded.price_minor, \
-             currency = excluded.currency, stock = excluded.stock, \
-             version = products.version + 1, updated_at = excluded.updated_at \
-             RETURNING {COLUMNS}"
-        )),
-        &[
-            text(input.sku.as_str()),
-            text(&input.name),
-            text(&input.description),
-            int(input.price_minor),
-            text(input.currency.as_str()),
-            int(input.stock),
-            text(&now.to_rfc3339()),
+    expected_version: Option<i64>,
+) -> Result<Option<(Product, Upserted, u64)>, ApiError> {
+    let values = [
+        text(input.sku.as_str()),
+        text(&input.name),
+        text(&input.description),
+        int(input.price_minor),
+        text(input.currency.as_str()),
+        int(input.stock),
+        text(&now.to_rfc3339()),
+    ];
+    let statements = match expected_version {
+        None => vec![
+            bind(
+                db.prepare(format!(
+                    "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7) \
+                     ON CONFLICT(sku) DO UPDATE SET name = excluded.name, \
+                     description = excluded.description, price_minor = excluded.price_minor, \
+                     currency = excluded.currency, stock = excluded.stock, \
+                     version = products.version + 1, updated_at = excluded.updated_at \
+                     RETURNING {COLUMNS}"
+                )),
+                &values,
+            )?,
+            bump_generation_statement(db),
         ],
-    )?;
+        Some(version) => {
+            let mut conditional = values.to_vec();
+            conditional.push(int(version));
+            vec![
+                bind(
+                    db.prepare(format!(
+                        "UPDATE products SET name = ?2, description = ?3, price_minor = ?4, \
+                         currency = ?5, stock = ?6, version = version + 1, updated_at = ?7 \
+                         WHERE sku = ?1 AND version = ?8 RETURNING {COLUMNS}"
+                    )),
+                    &conditional,
+                )?,
+                bump_generation_if_changed(db)?,
+            ]
+        }
+    };
     let results = db
-        .batch(vec![upsert, bump_generation_statement(db)])
+        .batch(statements)
         .await
         .map_err(|e| unavailable("d1 upsert product", &e))?;
     let mut results = results.into_iter();
     let product = match results.next() {
         Some(r) => rows(&r)?.into_iter().next(),
         None => None,
-    }
-    .ok_or_else(|| ApiError::Internal("upsert returned no row".into()))?;
+    };
+    let Some(product) = product else {
+        return match expected_version {
+            Some(_) => Ok(None),
+            None => Err(ApiError::Internal("upsert returned no row".into())),
+        };
+    };
     let generation = match results.next() {
         Some(r) => generation_of(&r)?,
         None => return Err(ApiError::Internal("generation bump missing".into())),
@@ -248,27 +288,32 @@ pub async fn upsert(
     } else {
         Upserted::Updated
     };
-    Ok((product, outcome, generation))
+    Ok(Some((product, outcome, generation)))
 }
 
-/// Deletes a product and bumps the generation in one transaction. `None` when there was no
-/// such product (nothing changes then, not even the generation).
+/// Deletes a product (only at `expected_version`, when given) and bumps the generation in
+/// one transaction. `None` when no such product was deleted (nothing changes then, not even
+/// the generation).
 ///
 /// # Errors
 /// 503 when D1 fails.
-pub async fn delete(db: &D1Database, sku: &Sku) -> Result<Option<u64>, ApiError> {
+pub async fn delete(
+    db: &D1Database,
+    sku: &Sku,
+    expected_version: Option<i64>,
+) -> Result<Option<u64>, ApiError> {
     // The bump only runs when the delete removed a row, so a 404 leaves D1 untouched.
-    let delete = bind(
-        db.prepare("DELETE FROM products WHERE sku = ?1 RETURNING sku"),
-        &[text(sku.as_str())],
-    )?;
-    let bump = bind(
-        db.prepare(
-            "UPDATE catalogue_meta SET generation = generation + 1 \
-             WHERE id = 1 AND changes() > 0 RETURNING generation",
-        ),
-        &[],
-    )?;
+    let delete = match expected_version {
+        None => bind(
+            db.prepare("DELETE FROM products WHERE sku = ?1 RETURNING sku"),
+            &[text(sku.as_str())],
+        )?,
+        Some(version) => bind(
+            db.prepare("DELETE FROM products WHERE sku = ?1 AND version = ?2 RETURNING sku"),
+            &[text(sku.as_str()), int(version)],
+        )?,
+    };
+    let bump = bump_generation_if_changed(db)?;
     let results = db
         .batch(vec![delete, bump])
         .await

@@ -5,6 +5,7 @@
 //! [`Cx::finish`] turns errors into problem+json, adds the request id and writes the single
 //! log line of the request.
 
+pub mod precondition;
 pub mod problem;
 
 use serde::Serialize;
@@ -16,6 +17,9 @@ use problem::{ApiError, ProblemResponse};
 
 /// The largest request body any route accepts (16 KiB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A refused body up to this size is read and discarded before the 413 goes out.
+const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// `Cache-Control` for anything that depends on who asked.
 pub const PRIVATE_NO_STORE: &str = "private, no-store";
@@ -110,29 +114,51 @@ impl Cx {
             .unwrap_or_default()
     }
 
-    /// Reads the body, refusing more than [`MAX_BODY_BYTES`] (413) before and after reading.
+    /// Reads the body, refusing more than [`MAX_BODY_BYTES`] (413). The body is read as a
+    /// stream and never buffered past the limit, with or without `Content-Length`. A refused
+    /// body of moderate size is drained first, so the client sees the 413 rather than a
+    /// connection reset in the middle of its upload.
     ///
     /// # Errors
     /// 413 when too large, 400 when the body cannot be read.
     pub async fn body_bytes(&mut self) -> Result<Vec<u8>, ApiError> {
-        if let Some(len) = self.header("content-length") {
-            let len: usize = len
-                .trim()
-                .parse()
-                .map_err(|_| ApiError::BadRequest("Content-Length is not a number.".into()))?;
-            if len > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
+        use futures_util::StreamExt as _;
+        let declared = match self.header("content-length") {
+            Some(len) => Some(
+                len.trim()
+                    .parse::<usize>()
+                    .map_err(|_| ApiError::BadRequest("Content-Length is not a number.".into()))?,
+            ),
+            None => None,
+        };
+        // No body at all (a GET, or an empty POST) is an empty body.
+        let Ok(mut stream) = self.req.stream() else {
+            return Ok(Vec::new());
+        };
+        if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+            if declared.is_some_and(|len| len <= DRAIN_LIMIT_BYTES) {
+                while let Some(Ok(_)) = stream.next().await {}
             }
-        }
-        let bytes = self
-            .req
-            .bytes()
-            .await
-            .map_err(|_| ApiError::BadRequest("The request body could not be read.".into()))?;
-        if bytes.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        Ok(bytes)
+        let mut body = Vec::with_capacity(declared.unwrap_or(0));
+        let mut total = 0_usize;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|_| ApiError::BadRequest("The request body could not be read.".into()))?;
+            total = total.saturating_add(chunk.len());
+            if total > MAX_BODY_BYTES {
+                while total <= DRAIN_LIMIT_BYTES {
+                    match stream.next().await {
+                        Some(Ok(more)) => total = total.saturating_add(more.len()),
+                        _ => break,
+                    }
+                }
+                return Err(ApiError::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Reads and parses a JSON body: 400 for malformed JSON, 422 for the wrong shape.

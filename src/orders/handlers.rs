@@ -1,15 +1,424 @@
-//! HTTP handlers of the order routes (scaffold: being built).
+//! HTTP handlers of the order routes (edge).
+//!
+//! `POST /orders` is the checkout, wrapped in an idempotency claim (semantics.md §2):
+//!
+//! 1. authenticate; parse `Idempotency-Key` and the body (a refusal here stores nothing);
+//! 2. claim the record in the configured store, before any other I/O: replay, 409 in flight,
+//!    422 mismatch, or start;
+//! 3. check out: derive the order id from the record, find an order a crashed attempt already
+//!    wrote (only when resuming), else price the cart, plan, and write order + lines + stock in
+//!    one D1 batch; then empty the cart;
+//! 4. finish: a 201 or a deterministic refusal (stale cart, empty cart, out of stock) is stored
+//!    and replayed; any other failure releases the claim — forgotten when nothing was written,
+//!    unlocked (same creation time, so the same order id) when the D1 write may have happened.
+//!
+//! Email and shipping address are never logged: they live in types with redacted `Debug`, and
+//! no error detail here quotes them.
 
-use worker::Response;
+use std::time::Duration;
 
-use crate::http::{problem::ApiError, Cx};
+use worker::{Headers, Response};
 
-pub async fn create(_cx: &mut Cx) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound)
+use super::model::{short_of, CheckoutRequest, Order, OrderId, PageQuery, Refusal};
+use super::store::{self, CommitFailure, NewOrder};
+use crate::auth::authenticate;
+use crate::config::Config;
+use crate::http::{self, problem::ApiError, random_id, unavailable, Cx, PRIVATE_NO_STORE};
+use crate::idempotency::key::{Fingerprint, IdempotencyKey, RecordKey};
+use crate::idempotency::machine::{NextAction, Policy, Release, StoredResponse};
+use crate::idempotency::store::RecordStore;
+
+/// The development-only header that holds a checkout in flight for tests: `n` milliseconds
+/// (at most 10 000) between its claim and its D1 write.
+pub const TEST_DELAY_HEADER: &str = "X-Edgecart-Test-Delay-Ms";
+/// With `after-write`, the delay happens after the D1 write instead (before the cart is
+/// emptied and the record completed): the window a crash must not turn into a second order.
+pub const TEST_DELAY_AT_HEADER: &str = "X-Edgecart-Test-Delay-At";
+const MAX_TEST_DELAY_MS: u64 = 10_000;
+
+/// How many times a checkout re-prices after its batch was refused by a product that changed
+/// (repriced or deleted) between pricing and writing.
+const CHECKOUT_ROUNDS: usize = 3;
+
+/// `POST /orders`.
+///
+/// # Errors
+/// 400 (key, body, delay header), 401, 409 (in flight), 413, 422 (mismatch, body values), 5xx
+/// from storage; refusals after the claim are answered as stored responses, not errors.
+pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
+    let identity = authenticate(cx).await?;
+    let key = IdempotencyKey::parse_header(cx.header("idempotency-key").as_deref())?;
+    let config = cx.config()?.clone();
+    let delay = test_delay(cx, &config)?;
+    let body = cx.body_bytes().await?;
+    let request = CheckoutRequest::parse(&body)?;
+
+    let user_key = identity.user_key();
+    let record = RecordKey::new(&user_key, "POST", "/orders", &key);
+    let fingerprint = Fingerprint::of("POST", &cx.path, &body);
+    let policy = Policy {
+        lease_seconds: config.idempotency_lease_seconds,
+        retention_seconds: config.idempotency_retention_seconds,
+    };
+    let records = RecordStore::open(&cx.env, &config, &user_key)?;
+    let attempt = random_id();
+    let (created_at, resumed) = match records
+        .claim(&record, &fingerprint, &attempt, cx.now, policy)
+        .await?
+    {
+        NextAction::Start {
+            created_at,
+            resumed,
+        } => (created_at, resumed),
+        NextAction::Replay(stored) => return respond(&stored, true),
+        NextAction::InFlight { retry_after } => {
+            return Err(ApiError::RequestInFlight { retry_after })
+        }
+        NextAction::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+    };
+
+    if let Some(ms) = delay.and_then(TestDelay::before_write) {
+        sleep(ms).await;
+    }
+
+    let job = Checkout {
+        user_key: &user_key,
+        request: &request,
+        id: OrderId::derive(&record, created_at),
+        resumed,
+        config: &config,
+        delay_after_write: delay.and_then(TestDelay::after_write),
+    };
+    // A resumed attempt may find the work of the one it took over: never forget its record,
+    // or a retry would start a new operation (a new order id) beside a written order.
+    let mut wrote = resumed;
+    let outcome = job.run(cx, &mut wrote).await;
+    let stored = match outcome {
+        Ok(order) => created(&order)?,
+        Err(e) => match disposition(&e) {
+            Disposition::Store => refused(&e)?,
+            Disposition::Release => {
+                let how = if wrote {
+                    Release::Unlock
+                } else {
+                    Release::Forget
+                };
+                if let Err(release_error) = records.release(&record, &attempt, how).await {
+                    // The lease still ends on its own; the retry then takes over.
+                    log_warning("idempotency release failed", &release_error);
+                }
+                return Err(e);
+            }
+        },
+    };
+    if let Err(e) = records.complete(&record, &attempt, &stored).await {
+        // The order stands. The record stays in progress until its lease ends; a retry then
+        // takes over, finds this order by its derived id and completes the record.
+        log_warning("idempotency completion failed", &e);
+    }
+    respond(&stored, false)
 }
-pub async fn list(_cx: &mut Cx) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound)
+
+/// `GET /orders`: the caller's orders, newest first.
+///
+/// # Errors
+/// 400 for a malformed query, 401, 503.
+pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
+    let identity = authenticate(cx).await?;
+    let query = PageQuery::parse(&cx.query())?;
+    let db = cx.env.d1("DB").map_err(|e| unavailable("d1 binding", &e))?;
+    let (items, next) = store::page(&db, &identity.user_key(), &query).await?;
+    http::json(
+        200,
+        &serde_json::json!({
+            "items": items,
+            "next_cursor": next.map(|c| c.encode()),
+        }),
+        PRIVATE_NO_STORE,
+    )
 }
-pub async fn get(_cx: &mut Cx, _id: &str) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound)
+
+/// `GET /orders/{id}`: the caller's order; another user's or a malformed id is 404.
+///
+/// # Errors
+/// 401, 404, 503.
+pub async fn get(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
+    let identity = authenticate(cx).await?;
+    let id = OrderId::parse(id).ok_or(ApiError::NotFound)?;
+    let db = cx.env.d1("DB").map_err(|e| unavailable("d1 binding", &e))?;
+    let order = store::find(&db, &identity.user_key(), &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    http::json(200, &order, PRIVATE_NO_STORE)
+}
+
+/// One checkout attempt, after the claim.
+struct Checkout<'a> {
+    user_key: &'a str,
+    request: &'a CheckoutRequest,
+    id: OrderId,
+    resumed: bool,
+    config: &'a Config,
+    delay_after_write: Option<u64>,
+}
+
+impl Checkout<'_> {
+    /// Places the order (or finds the one a crashed attempt placed) and empties the cart.
+    /// `wrote` turns true once the D1 write may have happened.
+    async fn run(&self, cx: &Cx, wrote: &mut bool) -> Result<Order, ApiError> {
+        let db = cx.env.d1("DB").map_err(|e| unavailable("d1 binding", &e))?;
+        if self.resumed {
+            if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
+                *wrote = true;
+                self.empty_cart_if_unchanged(cx, order.cart_version)
+                    .await
+                    .map_err(after_write)?;
+                return Ok(order);
+            }
+        }
+        for _ in 0..CHECKOUT_ROUNDS {
+            let (cart, priced) = crate::cart::store::load_priced(&cx.env, self.user_key).await?;
+            let plan = super::model::plan(self.request.cart_version, &priced)?;
+            let new = NewOrder {
+                id: &self.id,
+                user_key: self.user_key,
+                plan: &plan,
+                cart_version: cart.version(),
+                email: self.request.email.as_ref(),
+                shipping_address: self.request.shipping_address.as_ref(),
+                created_at: cx.now,
+            };
+            *wrote = true;
+            match store::commit(&db, &new).await {
+                Ok(()) => {
+                    if let Some(ms) = self.delay_after_write {
+                        sleep(ms).await;
+                    }
+                    let emptied = cart.emptied(cx.now).map_err(|e| after_write(e.into()))?;
+                    crate::cart::store::save(
+                        &cx.env,
+                        self.user_key,
+                        &emptied,
+                        self.config.cart_ttl_seconds,
+                    )
+                    .await
+                    .map_err(after_write)?;
+                    return Ok(new.to_order());
+                }
+                Err(CommitFailure::Unavailable(what)) => {
+                    return Err(ApiError::Unavailable {
+                        retry_after: 1,
+                        what: format!("d1 checkout batch: {what}"),
+                    })
+                }
+                Err(CommitFailure::Refused(_)) => {
+                    // Nothing was written. Was it a racing attempt of this same checkout, a
+                    // shortage, or a product that changed under us (then price again)?
+                    *wrote = self.resumed;
+                    if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
+                        *wrote = true;
+                        self.empty_cart_if_unchanged(cx, order.cart_version)
+                            .await
+                            .map_err(after_write)?;
+                        return Ok(order);
+                    }
+                    let skus: Vec<_> = plan.lines.iter().map(|l| l.sku.clone()).collect();
+                    let products = crate::catalogue::store::find_many(&db, &skus).await?;
+                    if let Some(sku) = short_of(&plan.lines, &products) {
+                        return Err(Refusal::OutOfStock(sku).into());
+                    }
+                }
+            }
+        }
+        Err(ApiError::Unavailable {
+            retry_after: 1,
+            what: "checkout kept racing catalogue changes".into(),
+        })
+    }
+
+    /// A resumed checkout empties the cart only if it still is the cart that was bought.
+    async fn empty_cart_if_unchanged(&self, cx: &Cx, bought: u64) -> Result<(), ApiError> {
+        let cart = crate::cart::store::load(&cx.env, self.user_key).await?;
+        if cart.version() == bought {
+            let emptied = cart.emptied(cx.now)?;
+            crate::cart::store::save(
+                &cx.env,
+                self.user_key,
+                &emptied,
+                self.config.cart_ttl_seconds,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// What becomes of a failed checkout's claim.
+enum Disposition {
+    /// A deterministic answer to this request: stored and replayed.
+    Store,
+    /// Transient or unexpected: the claim is released so a retry runs again.
+    Release,
+}
+
+fn disposition(e: &ApiError) -> Disposition {
+    match e {
+        ApiError::CartChanged | ApiError::OutOfStock { .. } | ApiError::InvalidValue(_) => {
+            Disposition::Store
+        }
+        ApiError::BadRequest(_)
+        | ApiError::MissingToken
+        | ApiError::InvalidToken { .. }
+        | ApiError::InsufficientScope { .. }
+        | ApiError::NotFound
+        | ApiError::MethodNotAllowed { .. }
+        | ApiError::RequestInFlight { .. }
+        | ApiError::PreconditionFailed
+        | ApiError::PayloadTooLarge
+        | ApiError::IdempotencyKeyReused
+        | ApiError::RateLimited { .. }
+        | ApiError::Unavailable { .. }
+        | ApiError::Misconfigured { .. }
+        | ApiError::Internal(_) => Disposition::Release,
+    }
+}
+
+/// An error after the order was written is never a stored refusal: the order exists, so the
+/// claim must be unlocked for a retry to finish (and answer 201), not answered with a 4xx.
+fn after_write(e: ApiError) -> ApiError {
+    match disposition(&e) {
+        Disposition::Store => {
+            ApiError::Internal(format!("after the order was written: {}", e.kind().slug()))
+        }
+        Disposition::Release => e,
+    }
+}
+
+/// The stored form of a 201.
+fn created(order: &Order) -> Result<StoredResponse, ApiError> {
+    let body = serde_json::to_string(order)
+        .map_err(|e| ApiError::Internal(format!("serialise order: {e}")))?;
+    Ok(StoredResponse {
+        status: 201,
+        content_type: "application/json".into(),
+        location: Some(format!("/orders/{}", order.id.as_str())),
+        body,
+    })
+}
+
+/// The stored form of a refusal (a 4xx problem; no development detail in 4xx bodies).
+fn refused(e: &ApiError) -> Result<StoredResponse, ApiError> {
+    let problem = e.to_response(false);
+    let body = serde_json::to_string(&problem.problem)
+        .map_err(|err| ApiError::Internal(format!("serialise problem: {err}")))?;
+    Ok(StoredResponse {
+        status: problem.status,
+        content_type: "application/problem+json".into(),
+        location: None,
+        body,
+    })
+}
+
+/// A stored response as sent: the same status, `Content-Type`, `Location` and body every time,
+/// plus `Idempotent-Replayed: true` on replays.
+fn respond(stored: &StoredResponse, replayed: bool) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    let set = |name: &str, value: &str| {
+        headers
+            .set(name, value)
+            .map_err(|e| ApiError::Internal(format!("set header {name}: {e}")))
+    };
+    set("Content-Type", &stored.content_type)?;
+    // The same `Cache-Control` as every other response of its kind: problems are `no-store`
+    // (as `http::problem_response` sends them), orders `private, no-store`.
+    let cache_control = if stored.status >= 400 {
+        "no-store"
+    } else {
+        PRIVATE_NO_STORE
+    };
+    set("Cache-Control", cache_control)?;
+    if let Some(location) = &stored.location {
+        set("Location", location)?;
+    }
+    if replayed {
+        set("Idempotent-Replayed", "true")?;
+    }
+    Ok(Response::builder()
+        .with_status(stored.status)
+        .with_headers(headers)
+        .fixed(stored.body.clone().into_bytes()))
+}
+
+/// Where the test delay holds the checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DelayAt {
+    BeforeWrite,
+    AfterWrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TestDelay {
+    ms: u64,
+    at: DelayAt,
+}
+
+impl TestDelay {
+    fn before_write(self) -> Option<u64> {
+        match self.at {
+            DelayAt::BeforeWrite => Some(self.ms),
+            DelayAt::AfterWrite => None,
+        }
+    }
+
+    fn after_write(self) -> Option<u64> {
+        match self.at {
+            DelayAt::BeforeWrite => None,
+            DelayAt::AfterWrite => Some(self.ms),
+        }
+    }
+}
+
+/// The delay hook: honoured only in development, at most 10 s; ignored in production.
+fn test_delay(cx: &Cx, config: &Config) -> Result<Option<TestDelay>, ApiError> {
+    if !config.is_development() {
+        return Ok(None);
+    }
+    let Some(text) = cx.header(TEST_DELAY_HEADER) else {
+        return Ok(None);
+    };
+    let ms = text
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| *ms <= MAX_TEST_DELAY_MS)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{TEST_DELAY_HEADER} must be a whole number of milliseconds up to 10000."
+            ))
+        })?;
+    let at = match cx.header(TEST_DELAY_AT_HEADER).as_deref().map(str::trim) {
+        None | Some("before-write") => DelayAt::BeforeWrite,
+        Some("after-write") => DelayAt::AfterWrite,
+        Some(_) => {
+            return Err(ApiError::BadRequest(format!(
+                "{TEST_DELAY_AT_HEADER} must be `before-write` or `after-write`."
+            )))
+        }
+    };
+    Ok(Some(TestDelay { ms, at }))
+}
+
+/// Waits on a JavaScript timer (the worker's only way to sleep).
+async fn sleep(ms: u64) {
+    worker::Delay::from(Duration::from_millis(ms)).await;
+}
+
+fn log_warning(what: &str, e: &ApiError) {
+    let line = serde_json::json!({
+        "level": "warn",
+        "event": what,
+        "problem": e.kind().slug(),
+        "detail": e.log_detail(),
+    });
+    worker::console_log!("{line}");
 }

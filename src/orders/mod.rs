@@ -1,3 +1,12 @@
 //! Orders: idempotent checkout of the caller's cart into D1.
+//!
+//! # Layout
+//!
+//! - [`model`] (pure): order ids, the checkout body, the checkout plan, listing cursors.
+//! - [`store`] (edge): the D1 adapter — the atomic checkout batch and the reads.
+//! - [`handlers`] (edge): `POST /orders`, `GET /orders`, `GET /orders/{id}`; the checkout is
+//!   wrapped in an idempotency claim ([`crate::idempotency`]).
 
 pub mod handlers;
+pub mod model;
+pub mod store;

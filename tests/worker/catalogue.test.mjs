@@ -116,7 +116,7 @@ describe('the catalogue', () => {
       assert.equal(await res.text(), '');
       assert.equal(res.headers.get('etag'), etag);
       assert.equal(res.headers.get('cache-control'), CACHE_CONTROL);
-      assert.equal(res.headers.get('last-modified'), ok.headers.get('last-modified'));
+      assert.equal(res.headers.get('last-modified'), null, 'a 304 with an ETag repeats no Last-Modified');
       assert.equal(res.headers.get('date'), ok.headers.get('date'));
       assert.equal(res.headers.get('cache-status'), HIT);
     }
@@ -302,6 +302,36 @@ describe('the catalogue', () => {
     assert.ok(!(await after.json()).items.some((p) => p.sku === sku));
     const row = await db.prepare('SELECT * FROM products WHERE sku = ?1').bind(sku).first();
     assert.equal(row, null);
+  });
+
+  test('a write with a stale If-Match is 412 and changes nothing; a current one succeeds', async () => {
+    const sku = 'tea-if-match-25g';
+    const body = { name: 'If-Match tea, 25 g', description: '', price_minor: 500, currency: 'EUR', stock: 3 };
+    await problem(await put(sku, body, writer, { 'if-match': '*' }), 412, '/problems/precondition-failed');
+    const created = await put(sku, body);
+    assert.equal(created.status, 201);
+    const etag = created.headers.get('etag');
+    const read = await w.fetch(`/products/${sku}`);
+    assert.equal(read.headers.get('etag'), etag, 'the write answers with the ETag a GET sends');
+    await read.arrayBuffer();
+
+    const before = await snapshot();
+    for (const stale of ['"0000"', `W/${etag}`, '"a", "b"']) {
+      await problem(await put(sku, { ...body, stock: 9 }, writer, { 'if-match': stale }), 412, '/problems/precondition-failed');
+      const del = await w.fetch(`/products/${sku}`, { method: 'DELETE', headers: { authorization: `Bearer ${writer}`, 'if-match': stale } });
+      await problem(del, 412, '/problems/precondition-failed');
+    }
+    await problem(await put(sku, body, writer, { 'if-match': 'not-a-tag' }), 400, '/problems/bad-request');
+    assert.deepEqual(await snapshot(), before);
+
+    const updated = await put(sku, { ...body, stock: 9 }, writer, { 'if-match': `"0000", ${etag}` });
+    assert.equal(updated.status, 200);
+    assert.equal((await updated.json()).version, 2);
+    await problem(await put(sku, body, writer, { 'if-match': etag }), 412, '/problems/precondition-failed');
+    const current = updated.headers.get('etag');
+    const del = await w.fetch(`/products/${sku}`, { method: 'DELETE', headers: { authorization: `Bearer ${writer}`, 'if-match': current } });
+    assert.equal(del.status, 204);
+    await problem(await w.fetch(`/products/${sku}`, { method: 'DELETE', headers: { authorization: `Bearer ${writer}`, 'if-match': '*' } }), 412, '/problems/precondition-failed');
   });
 
   test('deleting an absent product is 404 and changes nothing', async () => {

@@ -1,12 +1,14 @@
-//! The cart's `ETag` and `If-Match` (RFC 9110 §8.8.3, §13.1.1), pure.
+//! `If-Match` on writes (RFC 9110 §8.8.3, §13.1.1), pure.
 //!
-//! A cart's entity tag is its version, strong and quoted: `"7"`. Writes may send `If-Match`
-//! with a list of tags or `*`; the comparison is strong (a weak tag `W/"7"` never matches).
-//! A cart always has a current representation (an unwritten cart is the empty cart at version
-//! 0), so `*` always matches. A header that is not a valid list of entity tags is a 400,
-//! never silently ignored: a client that meant to guard its write must learn it did not.
+//! Writes may send `If-Match` with a list of tags or `*`; the comparison is strong (a weak
+//! tag `W/"7"` never matches). `*` matches any current representation and fails when there
+//! is none. A header that is not a valid list of entity tags is a 400, never silently
+//! ignored: a client that meant to guard its write must learn it did not.
+//!
+//! A cart's entity tag is its version, strong and quoted (`"7"`); a product's is a hash of
+//! its JSON (see `catalogue::caching::strong_etag`).
 
-/// The strong entity tag of a cart version, with its quotes: `"7"`.
+/// The strong entity tag of a version number, with its quotes: `"7"`.
 #[must_use]
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
@@ -91,19 +93,48 @@ impl IfMatch {
     }
 }
 
-/// Evaluates `If-Match` (absent: `None`) against the cart's current version, strongly.
+/// Evaluates `If-Match` (absent: `None`) against a version that always exists (a cart: an
+/// unwritten cart is the empty cart at version 0), strongly.
 #[must_use]
 pub fn evaluate(if_match: Option<&IfMatch>, current_version: u64) -> Precondition {
-    let current = current_version.to_string();
-    let holds = match if_match {
-        None | Some(IfMatch::Any) => true,
-        Some(IfMatch::Tags(tags)) => tags.iter().any(|t| !t.weak && t.opaque == current),
+    evaluate_tag(if_match, Some(&etag(current_version)))
+}
+
+/// Evaluates `If-Match` against the current representation's entity tag (quoted, as sent in
+/// `ETag`), or `None` when there is no current representation.
+#[must_use]
+pub fn evaluate_tag(if_match: Option<&IfMatch>, current: Option<&str>) -> Precondition {
+    let opaque = current.map(|c| c.trim_matches('"'));
+    let holds = match (if_match, opaque) {
+        (None, _) => true,
+        (Some(IfMatch::Any), current) => current.is_some(),
+        (Some(IfMatch::Tags(tags)), Some(current)) => {
+            tags.iter().any(|t| !t.weak && t.opaque == current)
+        }
+        (Some(IfMatch::Tags(_)), None) => false,
     };
     if holds {
         Precondition::Holds
     } else {
         Precondition::Fails
     }
+}
+
+/// Reads an `If-Match` header value: `None` when absent.
+///
+/// # Errors
+/// 400 when the header is not `*` or a list of entity tags.
+pub fn parse_header(
+    value: Option<&str>,
+) -> Result<Option<IfMatch>, crate::http::problem::ApiError> {
+    value
+        .map(IfMatch::parse)
+        .transpose()
+        .map_err(|MalformedIfMatch| {
+            crate::http::problem::ApiError::BadRequest(
+                "If-Match must be `*` or a comma-separated list of entity tags.".into(),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -165,5 +196,41 @@ mod tests {
         ] {
             assert_eq!(IfMatch::parse(bad), Err(MalformedIfMatch), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_tag_is_compared_strongly_against_the_current_representation() {
+        let tags = IfMatch::parse(r#""a", "b""#).unwrap();
+        assert_eq!(
+            evaluate_tag(Some(&tags), Some(r#""b""#)),
+            Precondition::Holds
+        );
+        assert_eq!(
+            evaluate_tag(Some(&tags), Some(r#""c""#)),
+            Precondition::Fails
+        );
+        let weak = IfMatch::parse(r#"W/"b""#).unwrap();
+        assert_eq!(
+            evaluate_tag(Some(&weak), Some(r#""b""#)),
+            Precondition::Fails
+        );
+    }
+
+    #[test]
+    fn star_holds_only_when_a_representation_exists() {
+        assert_eq!(
+            evaluate_tag(Some(&IfMatch::Any), Some(r#""x""#)),
+            Precondition::Holds
+        );
+        assert_eq!(evaluate_tag(Some(&IfMatch::Any), None), Precondition::Fails);
+        let tags = IfMatch::parse(r#""x""#).unwrap();
+        assert_eq!(evaluate_tag(Some(&tags), None), Precondition::Fails);
+        assert_eq!(evaluate_tag(None, None), Precondition::Holds);
+    }
+
+    #[test]
+    fn a_malformed_header_is_a_bad_request() {
+        assert!(parse_header(Some("nope")).is_err());
+        assert_eq!(parse_header(None), Ok(None));
     }
 }

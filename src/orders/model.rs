@@ -1,0 +1,682 @@
+//! The orders' vocabulary and the checkout decision (pure).
+//!
+//! No `worker` types, no clock, no storage: [`OrderId`], the parsed checkout body
+//! ([`CheckoutRequest`] with [`Email`] and [`ShippingAddress`], whose `Debug` is redacted so
+//! personal data cannot reach a log by accident), the [`Order`] as returned, the checkout
+//! [`plan`] from a priced cart, and the listing's opaque [`Cursor`].
+
+use std::fmt;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use serde::{Deserialize, Serialize};
+
+use crate::cart::model::PricedCart;
+use crate::catalogue::model::{Currency, Product, Sku};
+use crate::http::problem::ApiError;
+use crate::idempotency::key::RecordKey;
+use crate::time::UnixMillis;
+
+/// An order id: `ord_` and 32 lower-case hex digits.
+///
+/// Derived, never random: from the idempotency record (which is scoped to the user and the
+/// client's key) and the record's creation time. A retry that takes over a crashed attempt
+/// derives the same id and finds that attempt's order instead of writing a second one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct OrderId(String);
+
+impl OrderId {
+    const PREFIX: &'static str = "ord_";
+    const HEX_LEN: usize = 32;
+
+    /// The id of the order a record guards.
+    #[must_use]
+    pub fn derive(record: &RecordKey, created_at: UnixMillis) -> Self {
+        let digest = record.operation_id(created_at);
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            digest.get(..Self::HEX_LEN).unwrap_or(&digest)
+        ))
+    }
+
+    /// Parses an id from a path. Anything malformed is simply "no such order".
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix(Self::PREFIX)?;
+        let ok = hex.len() == Self::HEX_LEN
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A contact email: 3–254 characters, one `@` with text on both sides, no spaces or control
+/// characters. Deliberately loose (addresses are verified by sending mail, not by regex).
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    /// # Errors
+    /// A 422 that does not quote the value.
+    pub fn parse(text: &str) -> Result<Self, ApiError> {
+        let refuse = || ApiError::InvalidValue("`email` is not a valid email address.".into());
+        if !(3..=254).contains(&text.len())
+            || text.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(refuse());
+        }
+        let (local, domain) = text.split_once('@').ok_or_else(refuse)?;
+        if local.is_empty() || domain.is_empty() || domain.contains('@') || local.len() > 64 {
+            return Err(refuse());
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// A stored value, written by [`Email::parse`].
+    #[must_use]
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Email(…)")
+    }
+}
+
+/// A shipping address: a JSON object of at most 20 members, names of 1–64 characters,
+/// values strings of at most 500 characters (or `null`). The shape of addresses differs by
+/// country, so the members are the client's; only their size is ours.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ShippingAddress(serde_json::Map<String, serde_json::Value>);
+
+impl ShippingAddress {
+    pub const MAX_MEMBERS: usize = 20;
+    pub const MAX_NAME: usize = 64;
+    pub const MAX_VALUE: usize = 500;
+
+    /// # Errors
+    /// A 422 naming the rule broken, never quoting the value.
+    pub fn parse(value: serde_json::Value) -> Result<Self, ApiError> {
+        let refuse = |why: &str| ApiError::InvalidValue(format!("`shipping_address` {why}."));
+        let serde_json::Value::Object(map) = value else {
+            return Err(refuse("must be a JSON object"));
+        };
+        if map.len() > Self::MAX_MEMBERS {
+            return Err(refuse("has more than 20 members"));
+        }
+        for (name, v) in &map {
+            if name.is_empty() || name.chars().count() > Self::MAX_NAME {
+                return Err(refuse("has a member name that is empty or longer than 64"));
+            }
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) if s.chars().count() <= Self::MAX_VALUE => {}
+                serde_json::Value::String(_) => {
+                    return Err(refuse("has a value longer than 500 characters"))
+                }
+                _ => return Err(refuse("values must be strings")),
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// The JSON text stored in D1.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_default()
+    }
+
+    /// A stored value, written by [`ShippingAddress::to_json`].
+    ///
+    /// # Errors
+    /// A description when the stored text is not a JSON object (a bug).
+    pub fn from_stored(text: &str) -> Result<Self, String> {
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(map)) => Ok(Self(map)),
+            Ok(_) | Err(_) => Err("stored shipping address is not a JSON object".into()),
+        }
+    }
+}
+
+impl fmt::Debug for ShippingAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShippingAddress(…)")
+    }
+}
+
+/// The body of `POST /orders` as sent.
+#[derive(Deserialize)]
+struct CheckoutBody {
+    cart_version: u64,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    shipping_address: Option<serde_json::Value>,
+}
+
+/// The parsed body of `POST /orders`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// The cart version the client saw and wants to buy.
+    pub cart_version: u64,
+    pub email: Option<Email>,
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+impl CheckoutRequest {
+    /// Parses the raw body: malformed JSON → 400, wrong shape or value → 422.
+    ///
+    /// # Errors
+    /// As above.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let body: CheckoutBody = crate::http::parse_json_body(bytes)?;
+        Ok(Self {
+            cart_version: body.cart_version,
+            email: body.email.as_deref().map(Email::parse).transpose()?,
+            shipping_address: body
+                .shipping_address
+                .map(ShippingAddress::parse)
+                .transpose()?,
+        })
+    }
+}
+
+/// One line of an order: the cart line as priced at checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderLine {
+    pub sku: Sku,
+    pub name: String,
+    pub unit_price_minor: i64,
+    pub quantity: u32,
+    pub line_total_minor: i64,
+}
+
+/// An order as `POST /orders` and `GET /orders/{id}` return it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub status: OrderStatus,
+    pub items: Vec<OrderLine>,
+    pub total_minor: i64,
+    pub currency: Currency,
+    /// RFC 3339, from `created_ms`.
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
+    /// When the order was written (milliseconds; the listing's sort key).
+    #[serde(skip)]
+    pub created_ms: u64,
+    /// The cart version that was checked out: a resumed checkout empties the cart only if it
+    /// still has this version (never a cart the user has filled again since).
+    #[serde(skip)]
+    pub cart_version: u64,
+}
+
+/// An order's state. Checkout confirms at once (payment is out of scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Confirmed,
+}
+
+impl OrderStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        (text == "confirmed").then_some(Self::Confirmed)
+    }
+}
+
+/// Why a checkout is refused after it began: deterministic answers, stored and replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The cart is no longer at the version the client checked out.
+    CartChanged,
+    EmptyCart,
+    /// Not enough stock, or the product left the catalogue / changed currency.
+    OutOfStock(Sku),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::CartChanged => ApiError::CartChanged,
+            Refusal::EmptyCart => {
+                ApiError::InvalidValue("The cart is empty: there is nothing to check out.".into())
+            }
+            Refusal::OutOfStock(sku) => ApiError::OutOfStock {
+                sku: sku.as_str().to_owned(),
+            },
+        }
+    }
+}
+
+/// What a checkout will write: the lines, their total and currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub lines: Vec<OrderLine>,
+    pub total_minor: i64,
+    pub currency: Currency,
+}
+
+/// The checkout decision from the cart as priced now: stale version → changed; no lines →
+/// empty; a line that cannot be bought → out of stock; otherwise the order's lines and total
+/// (recomputed with checked arithmetic, not copied from the cart's subtotal).
+///
+/// # Errors
+/// The [`Refusal`].
+pub fn plan(expected_version: u64, cart: &PricedCart) -> Result<Plan, Refusal> {
+    if cart.version != expected_version {
+        return Err(Refusal::CartChanged);
+    }
+    let currency = match (cart.items.is_empty(), cart.currency) {
+        (true, _) => return Err(Refusal::EmptyCart),
+        (false, Some(c)) => c,
+        (false, None) => return Err(Refusal::CartChanged),
+    };
+    let mut lines = Vec::with_capacity(cart.items.len());
+    let mut total: i64 = 0;
+    for item in &cart.items {
+        let refuse = || Refusal::OutOfStock(item.sku.clone());
+        let unit = match (item.available, item.unit_price_minor) {
+            (true, Some(unit)) if unit >= 0 => unit,
+            _ => return Err(refuse()),
+        };
+        let quantity = item.quantity.get();
+        let line_total = unit.checked_mul(i64::from(quantity)).ok_or_else(refuse)?;
+        total = total.checked_add(line_total).ok_or_else(refuse)?;
+        lines.push(OrderLine {
+            sku: item.sku.clone(),
+            name: item.name.clone(),
+            unit_price_minor: unit,
+            quantity: u32::from(quantity),
+            line_total_minor: line_total,
+        });
+    }
+    Ok(Plan {
+        lines,
+        total_minor: total,
+        currency,
+    })
+}
+
+/// Why a checkout write failed, judged from the catalogue as read after the failure: the first
+/// line whose product is gone or has less stock than the line wants.
+#[must_use]
+pub fn short_of(lines: &[OrderLine], products: &[Product]) -> Option<Sku> {
+    lines
+        .iter()
+        .find(|line| {
+            products
+                .iter()
+                .find(|p| p.sku == line.sku)
+                .is_none_or(|p| p.stock < i64::from(line.quantity))
+        })
+        .map(|line| line.sku.clone())
+}
+
+/// The listing's position: the last order of a page (its creation time and id, the sort key).
+/// Opaque to clients: base64url of `v1.<millis>.<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_ms: u64,
+    pub id: OrderId,
+}
+
+impl Cursor {
+    #[must_use]
+    pub fn encode(&self) -> String {
+        Base64UrlUnpadded::encode_string(
+            format!("v1.{}.{}", self.created_ms, self.id.as_str()).as_bytes(),
+        )
+    }
+
+    /// # Errors
+    /// 400 for anything this server did not issue.
+    pub fn decode(text: &str) -> Result<Self, ApiError> {
+        let refuse = || ApiError::BadRequest("`cursor` is not a cursor this API issued.".into());
+        let bytes = Base64UrlUnpadded::decode_vec(text).map_err(|_| refuse())?;
+        let text = String::from_utf8(bytes).map_err(|_| refuse())?;
+        let mut parts = text.splitn(3, '.');
+        let (Some("v1"), Some(ms), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(refuse());
+        };
+        if ms.is_empty() || !ms.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(refuse());
+        }
+        Ok(Self {
+            created_ms: ms.parse().map_err(|_| refuse())?,
+            id: OrderId::parse(id).ok_or_else(refuse)?,
+        })
+    }
+}
+
+/// `GET /orders` query: `limit` 1–100 (default 20) and an optional `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageQuery {
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+}
+
+impl PageQuery {
+    pub const DEFAULT_LIMIT: u32 = 20;
+    pub const MAX_LIMIT: u32 = 100;
+
+    /// Parses the raw query string (without `?`). Unknown parameters are ignored; a repeated
+    /// `limit` or `cursor`, a non-number or an out-of-range limit is 400.
+    ///
+    /// # Errors
+    /// 400 as above.
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut limit = None;
+        let mut cursor = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "limit" if limit.is_none() => limit = Some(value),
+                "cursor" if cursor.is_none() => cursor = Some(value),
+                "limit" | "cursor" => {
+                    return Err(ApiError::BadRequest(format!("`{name}` is given twice.")))
+                }
+                _ => {}
+            }
+        }
+        let limit = match limit {
+            None => Self::DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=Self::MAX_LIMIT).contains(n) && !text.starts_with('+'))
+                .ok_or_else(|| {
+                    ApiError::BadRequest("`limit` must be a whole number from 1 to 100.".into())
+                })?,
+        };
+        let cursor = match cursor {
+            None | Some("") => None,
+            Some(text) => Some(Cursor::decode(text)?),
+        };
+        Ok(Self { limit, cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cart::model::{PricedLine, Quantity};
+    use crate::idempotency::key::IdempotencyKey;
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse(s).unwrap()
+    }
+
+    fn eur() -> Currency {
+        Currency::parse("EUR").unwrap()
+    }
+
+    fn line(s: &str, unit: Option<i64>, q: u64, available: bool) -> PricedLine {
+        let quantity = Quantity::new(q).unwrap();
+        PricedLine {
+            sku: sku(s),
+            name: s.to_uppercase(),
+            unit_price_minor: unit,
+            quantity,
+            line_total_minor: unit.map(|u| u * i64::from(quantity.get())),
+            available,
+        }
+    }
+
+    fn cart(version: u64, items: Vec<PricedLine>) -> PricedCart {
+        let currency = if items.is_empty() { None } else { Some(eur()) };
+        PricedCart {
+            subtotal_minor: 0,
+            currency,
+            version,
+            items,
+        }
+    }
+
+    #[test]
+    fn checkout_plans_follow_the_decision_table() {
+        type Row = (&'static str, u64, PricedCart, Result<(i64, usize), Refusal>);
+        let table: Vec<Row> = vec![
+            (
+                "a current cart is bought at the catalogue's prices",
+                3,
+                cart(
+                    3,
+                    vec![
+                        line("tea", Some(1250), 2, true),
+                        line("cup", Some(500), 1, true),
+                    ],
+                ),
+                Ok((3000, 2)),
+            ),
+            (
+                "a stale version is a changed cart",
+                2,
+                cart(3, vec![line("tea", Some(1250), 2, true)]),
+                Err(Refusal::CartChanged),
+            ),
+            (
+                "a newer version than the cart's is a changed cart too",
+                4,
+                cart(3, vec![line("tea", Some(1250), 2, true)]),
+                Err(Refusal::CartChanged),
+            ),
+            (
+                "an empty cart cannot be checked out",
+                0,
+                cart(0, vec![]),
+                Err(Refusal::EmptyCart),
+            ),
+            (
+                "a stale empty cart is a changed cart first",
+                1,
+                cart(0, vec![]),
+                Err(Refusal::CartChanged),
+            ),
+            (
+                "an unavailable line is out of stock",
+                1,
+                cart(
+                    1,
+                    vec![line("tea", Some(1), 1, true), line("gone", None, 1, false)],
+                ),
+                Err(Refusal::OutOfStock(sku("gone"))),
+            ),
+            (
+                "a total that would overflow is refused, not wrapped",
+                1,
+                cart(
+                    1,
+                    vec![
+                        line("a", Some(i64::MAX / 2), 2, true),
+                        line("b", Some(2), 1, true),
+                    ],
+                ),
+                Err(Refusal::OutOfStock(sku("b"))),
+            ),
+        ];
+        for (name, expected_version, cart, expected) in table {
+            let got = plan(expected_version, &cart).map(|p| (p.total_minor, p.lines.len()));
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn refusals_map_to_their_problems() {
+        assert_eq!(
+            ApiError::from(Refusal::CartChanged)
+                .to_response(false)
+                .status,
+            409
+        );
+        assert_eq!(
+            ApiError::from(Refusal::EmptyCart).to_response(false).status,
+            422
+        );
+        let r = ApiError::from(Refusal::OutOfStock(sku("tea"))).to_response(false);
+        assert_eq!((r.status, r.problem.sku.as_deref()), (409, Some("tea")));
+    }
+
+    #[test]
+    fn the_short_line_is_found_after_a_failed_write() {
+        let lines = plan(
+            1,
+            &cart(
+                1,
+                vec![line("a", Some(1), 2, true), line("b", Some(1), 1, true)],
+            ),
+        )
+        .unwrap()
+        .lines;
+        let product = |s: &str, stock: i64| Product {
+            sku: sku(s),
+            name: s.into(),
+            description: String::new(),
+            price_minor: 1,
+            currency: eur(),
+            stock,
+            version: 1,
+            updated_at: "2026-11-29T08:00:00Z".into(),
+        };
+        assert_eq!(short_of(&lines, &[product("a", 2), product("b", 1)]), None);
+        assert_eq!(
+            short_of(&lines, &[product("a", 1), product("b", 1)]),
+            Some(sku("a"))
+        );
+        assert_eq!(short_of(&lines, &[product("a", 5)]), Some(sku("b")));
+    }
+
+    #[test]
+    fn order_ids_are_derived_and_parse_back() {
+        let key = IdempotencyKey::parse_header(Some("k")).unwrap();
+        let record = RecordKey::new("u", "POST", "/orders", &key);
+        let id = OrderId::derive(&record, UnixMillis(7));
+        assert_eq!(id, OrderId::derive(&record, UnixMillis(7)));
+        assert_ne!(id, OrderId::derive(&record, UnixMillis(8)));
+        assert_eq!(id.as_str().len(), 36);
+        assert_eq!(OrderId::parse(id.as_str()), Some(id));
+        for bad in [
+            "",
+            "ord_",
+            "ord_0123456789abcdef0123456789abcdeF",
+            "ord_0123456789abcdef0123456789abcde",
+            "ORD_0123456789abcdef0123456789abcdef",
+            "ord_0123456789abcdef0123456789abcdef0",
+            "ord_../../etc/passwd",
+        ] {
+            assert_eq!(OrderId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn checkout_bodies_are_parsed_with_400_for_syntax_and_422_for_values() {
+        let status = |body: &str| {
+            CheckoutRequest::parse(body.as_bytes()).map_err(|e| e.to_response(false).status)
+        };
+        assert!(status(r#"{"cart_version": 3}"#).is_ok());
+        assert!(status(r#"{"cart_version": 3, "email": null, "shipping_address": null}"#).is_ok());
+        assert!(status(r#"{"cart_version": 0, "email": "a@b.example", "shipping_address": {"line1": "1 Road", "city": "Town", "state": null}}"#).is_ok());
+        assert!(status(r#"{"cart_version": 3, "note": "ignored"}"#).is_ok());
+        let table = [
+            ("", 400),
+            ("{", 400),
+            ("not json", 400),
+            ("[]", 422),
+            ("{}", 422),
+            (r#"{"cart_version": "3"}"#, 422),
+            (r#"{"cart_version": -1}"#, 422),
+            (r#"{"cart_version": 1.5}"#, 422),
+            (r#"{"cart_version": null}"#, 422),
+            (r#"{"cart_version": 1, "email": 5}"#, 422),
+            (r#"{"cart_version": 1, "email": "no-at-sign"}"#, 422),
+            (r#"{"cart_version": 1, "email": "a b@c.d"}"#, 422),
+            (r#"{"cart_version": 1, "email": "@c.d"}"#, 422),
+            (r#"{"cart_version": 1, "email": "a@"}"#, 422),
+            (r#"{"cart_version": 1, "shipping_address": "1 Road"}"#, 422),
+            (r#"{"cart_version": 1, "shipping_address": {"n": 1}}"#, 422),
+            (r#"{"cart_version": 1, "shipping_address": {"": "x"}}"#, 422),
+        ];
+        for (body, expected) in table {
+            assert_eq!(status(body).err(), Some(expected), "{body}");
+        }
+        let long = format!(
+            r#"{{"cart_version": 1, "shipping_address": {{"a": "{}"}}}}"#,
+            "x".repeat(501)
+        );
+        assert_eq!(status(&long).err(), Some(422));
+    }
+
+    #[test]
+    fn personal_data_never_prints_in_debug_output() {
+        let r = CheckoutRequest::parse(
+            br#"{"cart_version": 1, "email": "alice@example.com", "shipping_address": {"street": "Secret Lane 1"}}"#,
+        )
+        .unwrap();
+        let text = format!("{r:?}");
+        assert!(!text.contains("alice"), "{text}");
+        assert!(!text.contains("Secret Lane"), "{text}");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_foreign_ones_are_refused() {
+        let key = IdempotencyKey::parse_header(Some("k")).unwrap();
+        let id = OrderId::derive(&RecordKey::new("u", "POST", "/orders", &key), UnixMillis(1));
+        let c = Cursor {
+            created_ms: 1_796_000_000_000,
+            id,
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Ok(c));
+        for bad in ["", "!!!", "djEuMTIzLm9yZF94", "eA"] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn page_queries_have_a_default_and_bounds() {
+        assert_eq!(PageQuery::parse("").unwrap().limit, 20);
+        assert_eq!(PageQuery::parse("limit=1").unwrap().limit, 1);
+        assert_eq!(PageQuery::parse("limit=100&other=x").unwrap().limit, 100);
+        for bad in [
+            "limit=0",
+            "limit=101",
+            "limit=abc",
+            "limit=",
+            "limit=-1",
+            "limit=+5",
+            "limit=1&limit=2",
+            "cursor=zz",
+        ] {
+            assert_eq!(
+                PageQuery::parse(bad).unwrap_err().to_response(false).status,
+                400,
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The orders' D1 adapter: the atomic checkout write and the owner-scoped reads (edge).
+//!
+//! Role: the only code that speaks SQL about `orders` and `order_lines`, and the only code that
+//! decrements `products.stock`.
+//!
+//! Consistency: D1 has one primary and this adapter uses no read replicas, so a read sees every
+//! committed write. A checkout is one `batch()`, which D1 runs as one transaction:
+//!
+//! 1. `INSERT` the order (its id is derived from the idempotency record, so the primary key
+//!    refuses a second order for the same checkout);
+//! 2. `INSERT` each line;
+//! 3. `UPDATE products SET stock = stock - n` per line: the `stock >= 0` CHECK fails the whole
+//!    batch on an oversell, so two buyers racing for the last unit cannot both win;
+//! 4. bump the catalogue generation (cached listings show the new stock);
+//! 5. set `lines_verified` to the number of lines whose product still exists at the charged
+//!    price and currency; the table's CHECK fails the batch unless it equals the line count.
+//!
+//! Either everything is written or nothing is. Every read filters on the owner's `user_key`, so
+//! another user's order id reads exactly like a missing one.
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+use super::model::{
+    Cursor, Email, Order, OrderId, OrderLine, OrderStatus, PageQuery, Plan, ShippingAddress,
+};
+use crate::catalogue::model::{Currency, Sku};
+use crate::http::{problem::ApiError, unavailable};
+use crate::time::UnixMillis;
+
+const ORDER_COLUMNS: &str =
+    "id, status, currency, total_minor, created_at, cart_version, email, shipping_address";
+const LINE_COLUMNS: &str =
+    "order_id, position, sku, name, unit_price_minor, quantity, line_total_minor";
+
+/// An order about to be written.
+pub struct NewOrder<'a> {
+    pub id: &'a OrderId,
+    pub user_key: &'a str,
+    pub plan: &'a Plan,
+    pub cart_version: u64,
+    pub email: Option<&'a Email>,
+    pub shipping_address: Option<&'a ShippingAddress>,
+    pub created_at: UnixMillis,
+}
+
+impl NewOrder<'_> {
+    /// The order as it will read back once written.
+    #[must_use]
+    pub fn to_order(&self) -> Order {
+        Order {
+            id: self.id.clone(),
+            status: OrderStatus::Confirmed,
+            items: self.plan.lines.clone(),
+            total_minor: self.plan.total_minor,
+            currency: self.plan.currency,
+            created_at: self.created_at.to_rfc3339(),
+            email: self.email.cloned(),
+            shipping_address: self.shipping_address.cloned(),
+            created_ms: self.created_at.0,
+            cart_version: self.cart_version,
+        }
+    }
+}
+
+/// Why the checkout batch was not written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitFailure {
+    /// A constraint refused it (stock, an existing order id, a vanished or repriced product):
+    /// nothing was written; the caller finds out which.
+    Refused(String),
+    /// D1 could not be reached or failed otherwise; whether it committed is unknown.
+    Unavailable(String),
+}
+
+/// Writes the order, its lines and the stock decrement atomically (see the module header).
+///
+/// # Errors
+/// A [`CommitFailure`]; bind errors become [`CommitFailure::Unavailable`].
+pub async fn commit(db: &D1Database, order: &NewOrder<'_>) -> Result<(), CommitFailure> {
+    let statements = commit_statements(db, order)
+        .map_err(|e| CommitFailure::Unavailable(e.log_detail().unwrap_or_default()))?;
+    match db.batch(statements).await {
+        Ok(results) => {
+            if let Some(failed) = results.iter().find(|r| !r.success()) {
+                return Err(CommitFailure::Refused(failed.error().unwrap_or_default()));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let text = e.to_string();
+            if text.to_ascii_lowercase().contains("constraint") {
+                Err(CommitFailure::Refused(text))
+            } else {
+                Err(CommitFailure::Unavailable(text))
+            }
+        }
+    }
+}
+
+fn commit_statements(
+    db: &D1Database,
+    order: &NewOrder<'_>,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let plan = order.plan;
+    let mut statements = Vec::with_capacity(plan.lines.len() * 2 + 3);
+    statements.push(bind(
+        db.prepare(
+            "INSERT INTO orders (id, user_key, status, currency, total_minor, line_count,
+                cart_version, email, shipping_address, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        ),
+        &[
+            text(order.id.as_str()),
+            text(order.user_key),
+            text(OrderStatus::Confirmed.as_str()),
+            text(plan.currency.as_str()),
+            int(plan.total_minor),
+            count(plan.lines.len()),
+            uint(order.cart_version),
+            order.email.map_or(JsValue::NULL, |e| text(e.as_str())),
+            order
+                .shipping_address
+                .map_or(JsValue::NULL, |a| text(&a.to_json())),
+            uint(order.created_at.0),
+        ],
+    )?);
+    for (position, line) in plan.lines.iter().enumerate() {
+        statements.push(bind(
+            db.prepare(format!(
+                "INSERT INTO order_lines ({LINE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            )),
+            &[
+                text(order.id.as_str()),
+                count(position),
+                text(line.sku.as_str()),
+                text(&line.name),
+                int(line.unit_price_minor),
+                uint(u64::from(line.quantity)),
+                int(line.line_total_minor),
+            ],
+        )?);
+    }
+    for line in &plan.lines {
+        statements.push(bind(
+            db.prepare("UPDATE products SET stock = stock - ?2 WHERE sku = ?1"),
+            &[text(line.sku.as_str()), uint(u64::from(line.quantity))],
+        )?);
+    }
+    statements.push(crate::catalogue::store::bump_generation_statement(db));
+    statements.push(bind(
+        db.prepare(
+            "UPDATE orders SET lines_verified = (
+                SELECT count(*) FROM order_lines l JOIN products p ON p.sku = l.sku
+                WHERE l.order_id = ?1 AND p.price_minor = l.unit_price_minor AND p.currency = ?2
+             ) WHERE id = ?1",
+        ),
+        &[text(order.id.as_str()), text(plan.currency.as_str())],
+    )?);
+    Ok(statements)
+}
+
+/// The caller's order `id`, or `None` (also when it is someone else's).
+///
+/// # Errors
+/// 503 when D1 fails; 500 when a stored row does not parse.
+pub async fn find(
+    db: &D1Database,
+    user_key: &str,
+    id: &OrderId,
+) -> Result<Option<Order>, ApiError> {
+    let orders = bind(
+        db.prepare(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1 AND user_key = ?2"
+        )),
+        &[text(id.as_str()), text(user_key)],
+    )?;
+    let lines = bind(
+        db.prepare(format!(
+            "SELECT {LINE_COLUMNS} FROM order_lines
+             WHERE order_id = (SELECT id FROM orders WHERE id = ?1 AND user_key = ?2)
+             ORDER BY position"
+        )),
+        &[text(id.as_str()), text(user_key)],
+    )?;
+    let mut orders = read_orders(db, orders, lines).await?;
+    Ok(orders.pop())
+}
+
+/// A page of the caller's orders, newest first, and the cursor of the next page.
+///
+/// # Errors
+/// 503 when D1 fails; 500 when a stored row does not parse.
+pub async fn page(
+    db: &D1Database,
+    user_key: &str,
+    query: &PageQuery,
+) -> Result<(Vec<Order>, Option<Cursor>), ApiError> {
+    let fetch = i64::from(query.limit) + 1;
+    let (filter, values) = match &query.cursor {
+        None => ("user_key = ?1", vec![text(user_key), int(fetch)]),
+        Some(c) => (
+            "user_key = ?1 AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))",
+            vec![
+                text(user_key),
+                int(fetch),
+                uint(c.created_ms),
+                text(c.id.as_str()),
+            ],
+        ),
+    };
+    let page = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}
+         ORDER BY created_at DESC, id DESC LIMIT ?2"
+    );
+    let lines = format!(
+        "SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id IN (
+            SELECT id FROM orders WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?2
+         ) ORDER BY order_id, position"
+    );
+    let orders = bind(db.prepare(page), &values)?;
+    let lines = bind(db.prepare(lines), &values)?;
+    let mut orders = read_orders(db, orders, lines).await?;
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    let next = if orders.len() > limit {
+        orders.truncate(limit);
+        orders.last().map(|o| Cursor {
+            created_ms: o.created_ms,
+            id: o.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok((orders, next))
+}
+
+/// Runs the order and line queries in one batch (one snapshot) and joins them in order.
+async fn read_orders(
+    db: &D1Database,
+    orders: D1PreparedStatement,
+    lines: D1PreparedStatement,
+) -> Result<Vec<Order>, ApiError> {
+    let results = db
+        .batch(vec![orders, lines])
+        .await
+        .map_err(|e| unavailable("d1 read orders", &e))?;
+    let mut results = results.into_iter();
+    let (Some(orders), Some(lines)) = (results.next(), results.next()) else {
+        return Err(ApiError::Internal(
+            "order batch returned too few results".into(),
+        ));
+    };
+    let orders: Vec<OrderRow> = orders
+        .results()
+        .map_err(|e| ApiError::Internal(format!("decode order rows: {e}")))?;
+    let lines: Vec<LineRow> = lines
+        .results()
+        .map_err(|e| ApiError::Internal(format!("decode order line rows: {e}")))?;
+    orders
+        .into_iter()
+        .map(|row| {
+            let items = lines
+                .iter()
+                .filter(|l| l.order_id == row.id)
+                .map(LineRow::to_line)
+                .collect::<Result<Vec<_>, _>>()?;
+            row.into_order(items)
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct OrderRow {
+    id: String,
+    status: String,
+    currency: String,
+    total_minor: i64,
+    created_at: u64,
+    cart_version: u64,
+    email: Option<String>,
+    shipping_address: Option<String>,
+}
+
+impl OrderRow {
+    fn into_order(self, items: Vec<OrderLine>) -> Result<Order, ApiError> {
+        let bad = |what: &str| ApiError::Internal(format!("stored order has an invalid {what}"));
+        Ok(Order {
+            id: OrderId::parse(&self.id).ok_or_else(|| bad("id"))?,
+            status: OrderStatus::parse(&self.status).ok_or_else(|| bad("status"))?,
+            items,
+            total_minor: self.total_minor,
+            currency: Currency::parse(&self.currency).map_err(|_| bad("currency"))?,
+            created_at: UnixMillis(self.created_at).to_rfc3339(),
+            email: self.email.map(Email::from_stored),
+            shipping_address: self
+                .shipping_address
+                .as_deref()
+                .map(ShippingAddress::from_stored)
+                .transpose()
+                .map_err(ApiError::Internal)?,
+            created_ms: self.created_at,
+            cart_version: self.cart_version,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct LineRow {
+    order_id: String,
+    sku: String,
+    name: String,
+    unit_price_minor: i64,
+    quantity: u32,
+    line_total_minor: i64,
+}
+
+impl LineRow {
+    fn to_line(&self) -> Result<OrderLine, ApiError> {
+        Ok(OrderLine {
+            sku: Sku::parse(&self.sku)
+                .map_err(|e| ApiError::Internal(format!("stored order line sku ({e:?})")))?,
+            name: self.name.clone(),
+            unit_price_minor: self.unit_price_minor,
+            quantity: self.quantity,
+            line_total_minor: self.line_total_minor,
+        })
+    }
+}
+
+fn bind(stmt: D1PreparedStatement, values: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
+    stmt.bind(values).map_err(|e| unavailable("d1 bind", &e))
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+#[allow(clippy::cast_precision_loss)] // money and counts bound here are validated far below 2^53
+fn int(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+#[allow(clippy::cast_precision_loss)] // milliseconds and versions are far below 2^53
+fn uint(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+#[allow(clippy::cast_precision_loss)] // positions and line counts are at most 50
+fn count(n: usize) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
