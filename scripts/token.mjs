@@ -4,6 +4,7 @@
 //
 //   node scripts/token.mjs --sub alice [--scope catalog:write] [--ttl 3600] [--vars .dev.vars]
 
+import { lowS } from './es256-low-s.mjs';
 import { readFileSync } from 'node:fs';
 import { importJWK, SignJWT } from 'jose';
 
@@ -36,7 +37,8 @@ export async function mintDevToken(vars, { sub, scope, ttlSeconds = 3600 }) {
     .setSubject(sub)
     .setIssuedAt()
     .setExpirationTime(`${ttlSeconds}s`);
-  return jwt.sign(key);
+  const token = await jwt.sign(key);
+  return jwk.alg === 'ES256' ? lowS(token) : token;
 }
 
 function arg(args, name) {

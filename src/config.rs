@@ -242,6 +242,21 @@ fn number(
 }
 
 fn check_jwks_url(url: &str, environment: Environment) -> Result<(), ConfigError> {
+    // Userinfo (`user@host`) is refused everywhere: `http://localhost:80@evil.example/` would
+    // pass a prefix check for loopback while naming evil.example, and a key server needs no
+    // credentials in its URL.
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(err(
+            "JWT_JWKS_URL",
+            "must not contain user information (`@`) in the host part",
+        ));
+    }
     if url.starts_with("https://") && url.len() > "https://".len() {
         return Ok(());
     }
@@ -351,6 +366,22 @@ mod tests {
             ("ENVIRONMENT", "development")
         ])
         .is_err());
+        for url in [
+            "http://localhost:80@evil.example/",
+            "http://127.0.0.1@evil.example/jwks",
+            "http://[::1]:1@evil.example",
+            "https://user:pass@idp.example/jwks",
+        ] {
+            assert!(
+                parse(&[("JWT_JWKS_URL", url), ("ENVIRONMENT", "development")]).is_err(),
+                "{url}"
+            );
+        }
+        assert!(parse(&[
+            ("JWT_JWKS_URL", "https://idp.example/jwks?at=@x"),
+            ("ENVIRONMENT", "development")
+        ])
+        .is_ok());
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! Exactly `Bearer <b64token>`: scheme case-insensitive, one token, nothing after it. Two
 //! headers reach us joined by `, ` and fail because `,` and spaces are not token characters.
 //! The size limit is applied here, before any decoding.
+//!
+//! RFC 6750 §3.1: a request that presents no bearer credentials at all (another scheme such
+//! as `Basic`, or an empty header) "lacks authentication information" and gets a challenge
+//! without an error code; only a malformed bearer attempt is `invalid_token`. [`presented`]
+//! tells the two apart before [`BearerToken::from_header`] parses strictly.
 
 use super::claims::Refusal;
 
@@ -17,6 +22,33 @@ pub enum TokenKind {
     Jwt,
     /// A PASETO `v4.public.` token.
     PasetoV4Public,
+}
+
+/// What an `Authorization` header offers, for choosing the challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// No bearer credentials: an empty value or only other schemes (`Basic …`).
+    NoBearer,
+    /// At least one credential uses the `Bearer` scheme (well-formed or not).
+    Bearer,
+}
+
+/// Whether `value` offers bearer credentials. Two headers reach us joined by `,`, so every
+/// comma-separated credential's scheme (the text before its first space, or all of it) is
+/// looked at: `Basic x, Bearer y` is a bearer attempt (and then refused as two credentials),
+/// `Bearer` alone is a bearer attempt with an empty token.
+#[must_use]
+pub fn presented(value: &str) -> Presented {
+    let bearer = value.split(',').any(|credential| {
+        let credential = credential.trim_matches(|c| c == ' ' || c == '\t');
+        let scheme = credential.split([' ', '\t']).next().unwrap_or_default();
+        scheme.eq_ignore_ascii_case("bearer")
+    });
+    if bearer {
+        Presented::Bearer
+    } else {
+        Presented::NoBearer
+    }
 }
 
 impl std::fmt::Debug for BearerToken {
@@ -107,6 +139,34 @@ mod tests {
                 Err(Refusal::NotBearer),
                 "{header}"
             );
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_empty_values_present_no_bearer_credentials() {
+        for header in [
+            "",
+            "   ",
+            "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+            "Basic",
+            "Token a.b.c",
+            "Bearera.b.c",
+            "Digest username=\"a\", realm=\"b\"",
+            "Basic a, Digest b",
+        ] {
+            assert_eq!(presented(header), Presented::NoBearer, "{header:?}");
+        }
+        for header in [
+            "Bearer",
+            "Bearer ",
+            "bearer a.b.c",
+            "BEARER\ta.b.c",
+            "Bearer a.b.c extra",
+            "Bearer a.b.c, Bearer d.e.f",
+            "Basic YWxh, Bearer a.b.c",
+            " Bearer a.b.c ",
+        ] {
+            assert_eq!(presented(header), Presented::Bearer, "{header:?}");
         }
     }
 

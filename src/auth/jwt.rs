@@ -162,15 +162,55 @@ const P256_ORDER: [u8; 32] = [
     0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 
-/// `r` and `s` both in `1..n` (CVE-2022-21449 accepted `r = s = 0`). High-S values inside the
-/// range are valid ECDSA (JWS does not require low-S, and OpenSSL/BoringSSL signers emit them
-/// half the time), so they are left to the verifier.
+/// `⌊n / 2⌋` for P-256, big-endian: the largest low-S value.
+const P256_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// `r` in `1..n` and `s` in `1..=n/2` (low-S).
+///
+/// Zero components are the CVE-2022-21449 forgery (`r = s = 0`). High-S is refused because
+/// `(r, s)` and `(r, n − s)` verify alike: accepting both makes every signature malleable (a
+/// second, different token for the same claims), which semantics.md's attack catalogue (A19)
+/// forbids. Our own signer normalises ([`normalize_p256_low_s`]); issuers whose libraries
+/// emit high-S half the time must normalise too.
 #[must_use]
 pub fn ecdsa_p256_in_range(signature: &[u8]) -> bool {
-    let in_range = |v: &[u8]| v.iter().any(|b| *b != 0) && v < P256_ORDER.as_slice();
+    let nonzero = |v: &[u8]| v.iter().any(|b| *b != 0);
     match (signature.get(..32), signature.get(32..)) {
-        (Some(r), Some(s)) if s.len() == 32 => in_range(r) && in_range(s),
+        (Some(r), Some(s)) if s.len() == 32 => {
+            nonzero(r) && r < P256_ORDER.as_slice() && nonzero(s) && s <= P256_HALF_ORDER.as_slice()
+        }
         _ => false,
+    }
+}
+
+/// Rewrites a raw `r‖s` P-256 signature to its low-S twin (`s → n − s` when `s > n/2`), the
+/// only form [`ecdsa_p256_in_range`] accepts. Anything but 64 bytes is left alone.
+pub fn normalize_p256_low_s(signature: &mut [u8]) {
+    if signature.len() != 64 {
+        return;
+    }
+    let Some(s) = signature.get_mut(32..) else {
+        return;
+    };
+    if &*s <= P256_HALF_ORDER.as_slice() {
+        return;
+    }
+    // n − s, byte by byte from the least significant end (s < 2^256 and s ≤ n for any
+    // signature a signer emits, so no final borrow).
+    let mut borrow = 0_u16;
+    for (out, n) in s.iter_mut().rev().zip(P256_ORDER.iter().rev()) {
+        let subtrahend = u16::from(*out) + borrow;
+        let minuend = u16::from(*n);
+        let (diff, next) = if minuend >= subtrahend {
+            (minuend - subtrahend, 0)
+        } else {
+            (minuend + 256 - subtrahend, 1)
+        };
+        *out = u8::try_from(diff).unwrap_or(0);
+        borrow = next;
     }
 }
 
@@ -188,5 +228,77 @@ mod tests {
         sig[..32].copy_from_slice(&[0xff; 32]);
         assert!(!ecdsa_p256_in_range(&sig));
         assert!(!ecdsa_p256_in_range(&[1; 63]));
+        let mut zero_s = [1_u8; 64];
+        zero_s[32..].copy_from_slice(&[0; 32]);
+        assert!(!ecdsa_p256_in_range(&zero_s));
+    }
+
+    fn with_s(s: &[u8; 32]) -> [u8; 64] {
+        let mut sig = [1_u8; 64];
+        sig[32..].copy_from_slice(s);
+        sig
+    }
+
+    #[test]
+    fn high_s_is_refused_and_half_the_order_is_the_largest_s_accepted() {
+        assert!(ecdsa_p256_in_range(&with_s(&P256_HALF_ORDER)));
+        let mut above = P256_HALF_ORDER;
+        above[31] += 1;
+        assert!(!ecdsa_p256_in_range(&with_s(&above)));
+        let mut n_minus_one = P256_ORDER;
+        n_minus_one[31] -= 1;
+        assert!(!ecdsa_p256_in_range(&with_s(&n_minus_one)));
+        assert!(!ecdsa_p256_in_range(&with_s(&[0x80; 32])));
+    }
+
+    #[test]
+    fn normalising_maps_high_s_to_n_minus_s_and_leaves_low_s_alone() {
+        let table: [([u8; 32], [u8; 32]); 3] = [
+            // n − 1 → 1
+            (
+                {
+                    let mut v = P256_ORDER;
+                    v[31] -= 1;
+                    v
+                },
+                {
+                    let mut v = [0; 32];
+                    v[31] = 1;
+                    v
+                },
+            ),
+            // ⌊n/2⌋ + 1 → ⌊n/2⌋ (n is odd)
+            (
+                {
+                    let mut v = P256_HALF_ORDER;
+                    v[31] += 1;
+                    v
+                },
+                P256_HALF_ORDER,
+            ),
+            // low-S unchanged
+            (P256_HALF_ORDER, P256_HALF_ORDER),
+        ];
+        for (input, expected) in table {
+            let mut sig = with_s(&input);
+            normalize_p256_low_s(&mut sig);
+            assert_eq!(sig[32..], expected);
+            assert_eq!(sig[..32], [1; 32]);
+            assert!(ecdsa_p256_in_range(&sig));
+        }
+        // Borrows across bytes: (n − s) + s = n.
+        let mut sig = with_s(&[0xfe; 32]);
+        normalize_p256_low_s(&mut sig);
+        let mut carry = 0_u16;
+        let mut sum = [0_u8; 32];
+        for i in (0..32).rev() {
+            let v = u16::from(sig[32 + i]) + 0xfe + carry;
+            sum[i] = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+        assert_eq!((sum, carry), (P256_ORDER, 0));
+        let mut short = [0xff_u8; 63];
+        normalize_p256_low_s(&mut short);
+        assert_eq!(short, [0xff; 63]);
     }
 }

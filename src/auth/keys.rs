@@ -208,7 +208,7 @@ pub const MIN_RSA_BITS: usize = 2048;
 pub const MAX_RSA_BITS: usize = 8192;
 /// Longest `kid` kept; a longer one cannot match (A5).
 pub const MAX_KID_BYTES: usize = 256;
-/// Most keys kept from one set.
+/// Most keys kept from one set (an inline set with more is refused; a remote one is cut).
 pub const MAX_KEYS: usize = 64;
 
 /// Parses a JWKS document (`{"keys": [...]}`).
@@ -245,7 +245,15 @@ pub fn parse_jwks(text: &str, source: KeySource) -> Result<Vec<VerificationKey>,
             (Err(_), KeySource::Remote) => {}
         }
         if keys.len() > MAX_KEYS {
-            return Err(format!("more than {MAX_KEYS} keys"));
+            match source {
+                KeySource::Inline => return Err(format!("more than {MAX_KEYS} keys")),
+                // An identity provider mid-rotation may publish many keys: keep the first
+                // MAX_KEYS usable ones (document order) rather than losing every key.
+                KeySource::Remote => {
+                    keys.truncate(MAX_KEYS);
+                    break;
+                }
+            }
         }
     }
     Ok(keys)
@@ -452,6 +460,42 @@ mod tests {
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].kid.as_deref(), Some("e"));
         assert_eq!(keys[0].alg, Alg::EdDsa);
+    }
+
+    fn ed25519(kid: &str, byte: u8) -> String {
+        format!(
+            r#"{{"kty":"OKP","kid":"{kid}","alg":"EdDSA","crv":"Ed25519","x":"{}"}}"#,
+            b64(&[byte; 32])
+        )
+    }
+
+    #[test]
+    fn a_remote_set_with_too_many_keys_keeps_the_first_usable_ones() {
+        let mut entries = vec![oct("h", 32), r#"{"kid":"broken"}"#.to_owned()];
+        entries.extend((0..70_u8).map(|i| ed25519(&format!("k{i}"), i)));
+        let doc = format!(r#"{{"keys":[{}]}}"#, entries.join(","));
+        let keys = parse_jwks(&doc, KeySource::Remote).unwrap();
+        assert_eq!(keys.len(), MAX_KEYS);
+        assert_eq!(keys[0].kid.as_deref(), Some("k0"));
+        assert_eq!(keys[MAX_KEYS - 1].kid.as_deref(), Some("k63"));
+        let inline = format!(
+            r#"{{"keys":[{}]}}"#,
+            (0..65_u8)
+                .map(|i| ed25519(&format!("k{i}"), i))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(parse_jwks(&inline, KeySource::Inline)
+            .unwrap_err()
+            .contains("more than 64"));
+        let exactly = format!(
+            r#"{{"keys":[{}]}}"#,
+            (0..64_u8)
+                .map(|i| ed25519(&format!("k{i}"), i))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(parse_jwks(&exactly, KeySource::Inline).unwrap().len(), 64);
     }
 
     #[test]

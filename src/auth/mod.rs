@@ -72,10 +72,15 @@ pub fn key_ring(config: &Config) -> Result<Rc<KeyRing>, ApiError> {
 /// The verified caller of this request: 401 problem when there is no valid bearer token.
 ///
 /// # Errors
-/// [`ApiError::MissingToken`] or [`ApiError::InvalidToken`]; [`ApiError::Misconfigured`] when
+/// [`ApiError::MissingToken`] when no bearer credentials were presented (no header, an empty
+/// one, another scheme), [`ApiError::InvalidToken`]; [`ApiError::Misconfigured`] when
 /// the verifier's configuration is unusable.
 pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
-    let Some(header) = cx.header("authorization") else {
+    // No header, an empty one or another scheme: no bearer token was sent (RFC 6750 §3.1).
+    let Some(header) = cx
+        .header("authorization")
+        .filter(|h| bearer::presented(h) == bearer::Presented::Bearer)
+    else {
         return Err(ApiError::MissingToken);
     };
     let config = cx.config()?;

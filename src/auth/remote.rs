@@ -21,8 +21,10 @@ pub const FRESH_FOR_MS: u64 = 10 * 60 * 1000;
 pub const COOLDOWN_MS: u64 = 30 * 1000;
 /// Fetch timeout (5 s).
 pub const TIMEOUT_MS: u32 = 5_000;
-/// Largest key set accepted.
-pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// Largest key set accepted (64 KiB: about 64 RSA-4096 public keys). The body is read in
+/// chunks and dropped as soon as it passes this, so a hostile or broken key server cannot make
+/// an isolate buffer an arbitrary amount.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// How long the Cache API keeps the persisted copy (its age is tracked separately).
 pub const PERSIST_SECONDS: u64 = 24 * 60 * 60;
 
@@ -100,6 +102,69 @@ impl RemoteKeys {
         }
         self.keys = Rc::new(keys);
         self.fetched_at = Some(fetched_at);
+    }
+}
+
+/// A response body collected up to [`MAX_JWKS_BYTES`] (pure; the edge feeds it chunks).
+#[derive(Debug, Default)]
+pub struct BoundedBody {
+    bytes: Vec<u8>,
+}
+
+/// Why a key set response body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyRefusal {
+    /// Declared (`Content-Length`) or read past [`MAX_JWKS_BYTES`].
+    TooLarge,
+    NotUtf8,
+}
+
+impl BoundedBody {
+    /// Refuses a declared `Content-Length` over the limit before any byte is read. A missing
+    /// or unparsable value proves nothing: the read itself is bounded.
+    ///
+    /// # Errors
+    /// [`BodyRefusal::TooLarge`].
+    pub fn check_declared(content_length: Option<&str>) -> Result<(), BodyRefusal> {
+        let digits = content_length
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+        match digits {
+            // Digits too many for a u64 are too large as well.
+            Some(v) if v.parse::<u64>().map_or(true, |n| n > MAX_JWKS_BYTES as u64) => {
+                Err(BodyRefusal::TooLarge)
+            }
+            Some(_) | None => Ok(()),
+        }
+    }
+
+    /// Appends a chunk, refusing as soon as the total passes the limit.
+    ///
+    /// # Errors
+    /// [`BodyRefusal::TooLarge`].
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), BodyRefusal> {
+        if self.bytes.len().saturating_add(chunk.len()) > MAX_JWKS_BYTES {
+            return Err(BodyRefusal::TooLarge);
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The body as text.
+    ///
+    /// # Errors
+    /// [`BodyRefusal::NotUtf8`].
+    pub fn into_text(self) -> Result<String, BodyRefusal> {
+        String::from_utf8(self.bytes).map_err(|_| BodyRefusal::NotUtf8)
+    }
+}
+
+impl BodyRefusal {
+    fn reason(&self) -> String {
+        match self {
+            Self::TooLarge => format!("key set larger than {MAX_JWKS_BYTES} bytes"),
+            Self::NotUtf8 => "key set is not UTF-8".to_owned(),
+        }
     }
 }
 
@@ -190,7 +255,7 @@ fn log_failure(reason: &str) {
     );
 }
 
-/// GET the key set: 200 only, no redirects, 5 s timeout, bounded size.
+/// GET the key set: 200 only, no redirects (a 3xx is a failure), 5 s timeout, bounded size.
 async fn fetch(url: &str) -> Result<String, String> {
     use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
     let headers = Headers::new();
@@ -209,20 +274,22 @@ async fn fetch(url: &str) -> Result<String, String> {
     if status != 200 {
         return Err(format!("status {status}"));
     }
-    let declared = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_JWKS_BYTES) {
-        return Err("key set too large".to_owned());
+    let declared = response.headers().get("content-length").ok().flatten();
+    BoundedBody::check_declared(declared.as_deref()).map_err(|r| r.reason())?;
+    read_bounded(&mut response).await
+}
+
+/// Reads the body chunk by chunk, giving up as soon as it passes [`MAX_JWKS_BYTES`] (a
+/// missing or lying `Content-Length` does not make us buffer more).
+async fn read_bounded(response: &mut worker::Response) -> Result<String, String> {
+    use futures_util::StreamExt;
+    let mut stream = response.stream().map_err(|e| format!("body: {e}"))?;
+    let mut body = BoundedBody::default();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("body: {e}"))?;
+        body.push(&chunk).map_err(|r| r.reason())?;
     }
-    let text = response.text().await.map_err(|e| format!("body: {e}"))?;
-    if text.len() > MAX_JWKS_BYTES {
-        return Err("key set too large".to_owned());
-    }
-    Ok(text)
+    body.into_text().map_err(|r| r.reason())
 }
 
 /// The Cache API key of the persisted copy (a URL of our own, derived from the set's URL).
@@ -305,6 +372,36 @@ mod tests {
             .count();
         // 100 s of requests every 100 ms → one fetch per 30 s window after the first.
         assert_eq!(fetches, 3);
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_refused_whether_declared_or_read() {
+        assert_eq!(BoundedBody::check_declared(None), Ok(()));
+        assert_eq!(BoundedBody::check_declared(Some("garbage")), Ok(()));
+        assert_eq!(
+            BoundedBody::check_declared(Some(&MAX_JWKS_BYTES.to_string())),
+            Ok(())
+        );
+        assert_eq!(
+            BoundedBody::check_declared(Some(&(MAX_JWKS_BYTES + 1).to_string())),
+            Err(BodyRefusal::TooLarge)
+        );
+        assert_eq!(
+            BoundedBody::check_declared(Some("99999999999999999999")),
+            Err(BodyRefusal::TooLarge)
+        );
+        let mut body = BoundedBody::default();
+        let chunk = vec![b' '; 16 * 1024];
+        for _ in 0..4 {
+            assert_eq!(body.push(&chunk), Ok(()));
+        }
+        assert_eq!(body.push(b"x"), Err(BodyRefusal::TooLarge));
+        let mut body = BoundedBody::default();
+        assert_eq!(body.push(b"{\"keys\":[]}"), Ok(()));
+        assert_eq!(body.into_text(), Ok("{\"keys\":[]}".to_owned()));
+        let mut body = BoundedBody::default();
+        assert_eq!(body.push(&[0xff]), Ok(()));
+        assert_eq!(body.into_text(), Err(BodyRefusal::NotUtf8));
     }
 
     #[test]

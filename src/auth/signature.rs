@@ -8,6 +8,7 @@
 //!
 //! Both receive keys the policy already chose and signatures whose length it already checked.
 
+use super::jwt::normalize_p256_low_s;
 use super::keys::VerificationKey;
 
 /// Whether `signature` over `message` verifies with `key` (using the key's own algorithm).
@@ -22,19 +23,23 @@ pub async fn verify(key: &VerificationKey, message: &[u8], signature: &[u8]) -> 
     }
 }
 
-/// Signs `message` with ES256 (raw `r‖s`) using a private P-256 JWK.
+/// Signs `message` with ES256 (raw `r‖s`) using a private P-256 JWK. The signature is
+/// normalised to low-S: WebCrypto (and some native signers) emit high-S half the time, and
+/// the verifier refuses high-S (A19), so our own tokens must not depend on luck.
 ///
 /// # Errors
 /// A reason when the key cannot be used (never quoting it).
 pub async fn sign_es256(private_jwk: &DevSigningKey, message: &[u8]) -> Result<Vec<u8>, String> {
     #[cfg(target_arch = "wasm32")]
-    {
-        webcrypto::sign_es256(private_jwk, message).await
-    }
+    let signed = webcrypto::sign_es256(private_jwk, message).await;
     #[cfg(not(target_arch = "wasm32"))]
-    {
-        native::sign_es256(private_jwk, message)
+    let signed = native::sign_es256(private_jwk, message);
+    let mut signature = signed?;
+    if signature.len() != 64 {
+        return Err("ES256 signature is not 64 bytes".to_owned());
     }
+    normalize_p256_low_s(&mut signature);
+    Ok(signature)
 }
 
 /// The parts of a private P-256 JWK that `/dev/token` signs with.
@@ -259,7 +264,24 @@ pub mod webcrypto {
                 object(&[("name", s("Ed25519"))]),
                 object(&[("name", s("Ed25519"))]),
             )),
-            _ => None,
+            // The key parser never pairs an algorithm with another family's material.
+            (
+                Alg::Hs256
+                | Alg::Hs384
+                | Alg::Hs512
+                | Alg::Rs256
+                | Alg::Rs384
+                | Alg::Rs512
+                | Alg::Ps256
+                | Alg::Ps384
+                | Alg::Ps512
+                | Alg::Es256
+                | Alg::EdDsa,
+                KeyMaterial::Hmac(_)
+                | KeyMaterial::Rsa { .. }
+                | KeyMaterial::P256 { .. }
+                | KeyMaterial::Ed25519(_),
+            ) => None,
         }
     }
 

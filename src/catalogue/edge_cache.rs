@@ -149,6 +149,12 @@ pub async fn generation(
     Ok(generation)
 }
 
+/// After a change made elsewhere in D1 that bumped the generation (a checkout's stock
+/// decrement): this location's mirror goes, so its next read asks D1 and serves new entries.
+pub async fn forget_generation(origin: &str) {
+    forget(&generation_key(origin)).await;
+}
+
 /// Overwrites this location's mirror with a generation just written to D1, before the write
 /// is answered. If that fails the mirror is deleted, so the next read asks D1.
 pub async fn publish_generation(origin: &str, generation: u64, policy: CachePolicy) {

@@ -72,7 +72,11 @@ fn database(cx: &Cx) -> Result<D1Database, ApiError> {
         .map_err(|e| http::unavailable("d1 binding DB", &e))
 }
 
-fn origin(cx: &Cx) -> Result<String, ApiError> {
+/// The request's origin (`https://shop.example`): the edge cache's keys live under it.
+///
+/// # Errors
+/// 500 when the runtime gives no parsable URL.
+pub fn origin(cx: &Cx) -> Result<String, ApiError> {
     cx.req
         .url()
         .map(|u| u.origin().ascii_serialization())

@@ -94,7 +94,14 @@ pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
     let mut wrote = resumed;
     let outcome = job.run(cx, &mut wrote).await;
     let stored = match outcome {
-        Ok(order) => created(&order)?,
+        Ok(order) => {
+            // The checkout bumped the catalogue generation with the stock; make this
+            // location's cached catalogue pages show the new stock from the next read.
+            if let Ok(origin) = crate::catalogue::handlers::origin(cx) {
+                crate::catalogue::edge_cache::forget_generation(&origin).await;
+            }
+            created(&order)?
+        }
         Err(e) => match disposition(&e) {
             Disposition::Store => refused(&e)?,
             Disposition::Release => {

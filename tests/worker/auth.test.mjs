@@ -13,10 +13,13 @@ import {
   b64u,
   claimsFor,
   flipBit,
+  flipS,
   hmacToken,
   makeKeySet,
   pasetoClaims,
   pasetoKeyPair,
+  P256_N,
+  signatureS,
   signRaw,
 } from './tokens.mjs';
 
@@ -26,6 +29,13 @@ const INVALID = 'Bearer realm="edgecart", error="invalid_token"';
 async function me(w, authorization) {
   const headers = authorization === undefined ? {} : { Authorization: authorization };
   return w.fetch('/me', { headers });
+}
+
+async function assertMissing(res, label = '') {
+  assert.equal(res.status, 401, label);
+  assert.equal(res.headers.get('www-authenticate'), CHALLENGE, label);
+  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, label);
+  assert.equal((await res.json()).type, '/problems/missing-token', label);
 }
 
 async function assertRefused(res, label = '') {
@@ -91,6 +101,15 @@ describe('development tokens and /me', () => {
     }
     const res = await w.fetch('/dev/token', { method: 'POST', body: '{"sub":' });
     assert.equal(res.status, 400);
+  });
+
+  test('development tokens are signed with low-S, and the high-S twin of one is refused', async () => {
+    for (let i = 0; i < 16; i += 1) {
+      const token = await devToken(w, { sub: `low-s-${i}` });
+      assert.ok(signatureS(token) <= P256_N / 2n, `token ${i} has a high s`);
+      assert.equal((await me(w, `Bearer ${token}`)).status, 200, `token ${i}`);
+      await assertRefused(await me(w, `Bearer ${flipS(token)}`), `twin ${i}`);
+    }
   });
 
   test('the token is never echoed in an error body or a log line', async () => {
@@ -297,14 +316,33 @@ describe('every accepted algorithm and the attack catalogue', () => {
     }
   });
 
+  test('A19: a low-S ES256 signature verifies and its high-S twin (s\' = n − s) is refused', async () => {
+    for (let i = 0; i < 8; i += 1) {
+      const token = await sign('ES256', claims({ jti: `low-s-${i}` }));
+      assert.ok(signatureS(token) <= P256_N / 2n);
+      assert.equal((await me(w, `Bearer ${token}`)).status, 200, `low ${i}`);
+      const twin = flipS(token);
+      assert.ok(signatureS(twin) > P256_N / 2n);
+      await assertRefused(await me(w, `Bearer ${twin}`), `high ${i}`);
+    }
+  });
+
   test('A22: a JWE is refused', async () => {
     const jwe = [JSON.stringify({ alg: 'RSA-OAEP', enc: 'A256GCM' }), 'k', 'iv', 'ct', 'tag'].map((x) => b64u(x)).join('.');
     await assertRefused(await me(w, `Bearer ${jwe}`));
   });
 
-  test('A23: other schemes, two tokens and extra parts are refused', async () => {
+  test('A23: another scheme or an empty Authorization sends no bearer token (challenge without error)', async () => {
+    await assertMissing(await me(w, `Basic ${b64u('alice:secret')}`), 'basic');
+    await assertMissing(await me(w, 'Digest username="alice"'), 'digest');
+    await assertMissing(await me(w, ''), 'empty');
+  });
+
+  test('A23: two tokens, extra parts and an empty bearer token are refused as invalid', async () => {
     const token = await sign('ES256');
-    await assertRefused(await me(w, `Basic ${b64u('alice:secret')}`), 'basic');
+    await assertRefused(await me(w, 'Bearer'), 'bearer alone');
+    await assertRefused(await me(w, 'Bearer    '), 'bearer and spaces');
+    await assertRefused(await me(w, `Basic ${b64u('alice:secret')}, Bearer ${token}`), 'basic and bearer');
     await assertRefused(await me(w, `Bearer ${token} extra`), 'extra');
     await assertRefused(await me(w, `Bearer ${token}, Bearer ${token}`), 'two in one');
     const res = await w.fetch('/me', { headers: [['Authorization', `Bearer ${token}`], ['Authorization', `Bearer ${token}`]] });
@@ -394,5 +432,106 @@ describe('remote key set rotation', () => {
     assert.equal((await me(w, `Bearer ${await tokenFor('k2')}`)).status, 200);
     await w.restart();
     assert.equal((await me(w, `Bearer ${await tokenFor('k2')}`)).status, 200);
+  });
+});
+
+describe('remote key set failures', () => {
+  let server;
+  let base;
+  let pair;
+  let jwk;
+  const hits = {};
+  const hanging = [];
+  const keySet = (kids) => JSON.stringify({ keys: kids.map((kid) => ({ ...jwk, kid, alg: 'ES256' })) });
+  const routes = {
+    '/redirect': (req, res) => res.writeHead(302, { Location: `${base}/target` }).end(),
+    '/target': (req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(keySet(['k1'])),
+    '/hang': (req, res) => hanging.push(res),
+    '/missing': (req, res) => res.writeHead(404, { 'Content-Type': 'application/json' }).end(keySet(['k1'])),
+    // A valid set padded past 64 KiB: once with Content-Length, once chunked without it.
+    '/big-declared': (req, res) => {
+      const body = JSON.stringify({ pad: ' '.repeat(70 * 1024), keys: JSON.parse(keySet(['k1'])).keys });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
+    },
+    '/big-chunked': (req, res) => {
+      const body = JSON.stringify({ pad: ' '.repeat(70 * 1024), keys: JSON.parse(keySet(['k1'])).keys });
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      for (let i = 0; i < body.length; i += 8192) res.write(body.slice(i, i + 8192));
+      res.end();
+    },
+    // 70 entries (one key material under 70 kids): the first 64 are kept.
+    '/many': (req, res) =>
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(keySet(Array.from({ length: 70 }, (_, i) => `m${i}`))),
+  };
+  const tokenFor = (kid) => signRaw(pair.privateKey, { alg: 'ES256', kid, typ: 'JWT' }, claimsFor({ iss: ISSUER, sub: 'remote' }));
+
+  /** Runs `fn` against a fresh worker whose JWT_JWKS_URL is `path` on the local key server. */
+  async function withRemote(path, fn) {
+    const w = await startWorker({ vars: { JWT_JWKS: '', JWT_JWKS_URL: `${base}${path}` } });
+    try {
+      await fn(w);
+    } finally {
+      await w.stop();
+    }
+  }
+
+  before(async () => {
+    pair = await generateKeyPair('ES256', { extractable: true });
+    jwk = await exportJWK(pair.publicKey);
+    server = createServer((req, res) => {
+      hits[req.url] = (hits[req.url] ?? 0) + 1;
+      (routes[req.url] ?? ((_, r) => r.writeHead(500).end()))(req, res);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${server.address().port}`;
+  });
+  after(async () => {
+    for (const res of hanging) res.destroy();
+    server?.closeAllConnections();
+    server?.close();
+  });
+
+  test('a redirect from the key server is not followed', async () => {
+    await withRemote('/redirect', async (w) => {
+      await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`));
+      assert.equal(hits['/redirect'], 1);
+      assert.equal(hits['/target'], undefined, 'the redirect target was fetched');
+    });
+  });
+
+  test('a key server that never answers fails verification after the 5 s timeout, not a hang', { timeout: 20_000 }, async () => {
+    await withRemote('/hang', async (w) => {
+      const started = Date.now();
+      await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`));
+      const elapsed = Date.now() - started;
+      assert.equal(hits['/hang'], 1);
+      assert.ok(elapsed >= 4_000 && elapsed < 9_000, `took ${elapsed} ms`);
+    });
+  });
+
+  test('a 404 from the key server yields no keys', async () => {
+    await withRemote('/missing', async (w) => {
+      await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`));
+      assert.equal(hits['/missing'], 1);
+    });
+  });
+
+  test('a key set over 64 KiB is refused, whether its length is declared or not', async () => {
+    for (const path of ['/big-declared', '/big-chunked']) {
+      await withRemote(path, async (w) => {
+        await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`), path);
+        assert.equal(hits[path], 1, path);
+      });
+    }
+  });
+
+  test('a remote set of more than 64 keys keeps the first 64', async () => {
+    await withRemote('/many', async (w) => {
+      const res = await me(w, `Bearer ${await tokenFor('m5')}`);
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).sub, 'remote');
+      assert.equal((await me(w, `Bearer ${await tokenFor('m63')}`)).status, 200);
+      await assertRefused(await me(w, `Bearer ${await tokenFor('m64')}`), 'the 65th key');
+    });
   });
 });

@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, importJWK } from 'jose';
+import { lowS } from '../../scripts/es256-low-s.mjs';
 import { AUDIENCE, ISSUER, startWorker } from './harness.mjs';
 import { newKey, problem, shop } from './checkout-helpers.mjs';
 
@@ -61,6 +62,20 @@ describe('orders', () => {
     const after = await s.cart('alice');
     assert.deepEqual(after.items, []);
     assert.equal(after.version, cart.version + 1);
+  });
+
+  test('after a checkout, the cached product page shows the new stock at once', async () => {
+    await s.stock('ord-cached', { price: 500, stock: 7 });
+    await (await w.fetch('/products/ord-cached')).arrayBuffer();
+    const hit = await w.fetch('/products/ord-cached');
+    assert.equal(hit.headers.get('cache-status'), 'edgecart; hit');
+    assert.equal((await hit.json()).stock, 7);
+    const cart = await s.add('carol', 'ord-cached', 3);
+    const res = await s.checkout('carol', { body: { cart_version: cart.version } });
+    assert.equal(res.status, 201, await res.text());
+    const next = await w.fetch('/products/ord-cached');
+    assert.equal(next.headers.get('cache-status'), 'edgecart; fwd=uri-miss; stored');
+    assert.equal((await next.json()).stock, 4);
   });
 
   test('email and shipping address never reach the log', async () => {
@@ -278,13 +293,13 @@ describe('orders in production mode', () => {
   test('the test delay header is ignored outside development', async () => {
     // /dev/token is off in production, so sign a token with the same key set directly.
     const priv = JSON.parse(w.vars.DEV_TOKEN_KEY);
-    const token = await new SignJWT({ sub: 'prod-user' })
+    const token = lowS(await new SignJWT({ sub: 'prod-user' })
       .setProtectedHeader({ alg: 'ES256', kid: priv.kid })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
       .setIssuedAt()
       .setExpirationTime('10m')
-      .sign(await importJWK(priv, 'ES256'));
+      .sign(await importJWK(priv, 'ES256')));
     const res = await w.fetch('/orders', {
       method: 'POST',
       headers: {

@@ -36,19 +36,24 @@ export async function makeKeySet() {
   return { keys, jwks: JSON.stringify({ keys: entries }) };
 }
 
-/** Signs arbitrary header/payload objects (or raw JSON text) with jose. */
+// --- ES256 low-S (see scripts/es256-low-s.mjs) ---------------------------------------------
+export { P256_N, flipS, lowS, signatureS } from '../../scripts/es256-low-s.mjs';
+import { lowS } from '../../scripts/es256-low-s.mjs';
+
+/** Signs arbitrary header/payload objects (or raw JSON text) with jose (ES256: low-S). */
 export async function signRaw(key, header, payload) {
   const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  return new CompactSign(new TextEncoder().encode(body)).setProtectedHeader(header).sign(key);
+  const token = await new CompactSign(new TextEncoder().encode(body)).setProtectedHeader(header).sign(key);
+  return header.alg === 'ES256' ? lowS(token) : token;
 }
 
-/** Assembles a token from raw header/payload text and a signature function (no checks). */
 /** An HS256 token over raw header/payload text, signed with node's HMAC (no checks). */
 export function hmacToken(secret, headerText, payloadText) {
   const input = `${b64u(Buffer.from(headerText))}.${b64u(Buffer.from(payloadText))}`;
   return `${input}.${b64u(createHmac('sha256', secret).update(input).digest())}`;
 }
 
+/** Assembles a token from raw header/payload text and a raw signature (no checks). */
 export function assemble(headerText, payloadText, signature = Buffer.alloc(0)) {
   return `${b64u(Buffer.from(headerText))}.${b64u(Buffer.from(payloadText))}.${b64u(signature)}`;
 }
