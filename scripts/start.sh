@@ -3,6 +3,7 @@
 # http://127.0.0.1:8787 with `wrangler dev` (which builds through the [build] command). Local
 # state persists under .wrangler/.
 set -euo pipefail
+export WRANGLER_SEND_METRICS=false
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "[start] applying D1 migrations to local state (.wrangler/)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`, and so `.ci/run`: every check a submission must pass, in order of cost.
 set -euo pipefail
+export WRANGLER_SEND_METRICS=false
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n[test] %s\n' "$*"; }
