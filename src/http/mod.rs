@@ -8,6 +8,9 @@
 pub mod precondition;
 pub mod problem;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::Serialize;
 use worker::{Context, Env, Headers, Method, Request, Response};
 
@@ -36,7 +39,15 @@ pub struct Cx {
     pub request_id: String,
     /// The matched route template, for the log line (`/products/{sku}`).
     pub route: &'static str,
-    config: Option<Config>,
+    config: Option<Rc<Config>>,
+}
+
+thread_local! {
+    /// The configuration parsed once per isolate. An isolate's `Env` never changes (a new
+    /// deployment or new variables start new isolates), so re-reading eighteen variables
+    /// across the JS boundary on every request would only cost time. It holds the operator's
+    /// settings and public key material, the same for every user, so it is not per-user state.
+    static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
 }
 
 impl Cx {
@@ -65,11 +76,15 @@ impl Cx {
         }
     }
 
-    /// The typed configuration, parsed on first use in this request.
+    /// The typed configuration, parsed on first use in this isolate (a configuration that
+    /// does not parse is parsed again, and refused again, on every request).
     ///
     /// # Errors
     /// [`ApiError::Misconfigured`] naming the variable that cannot be used.
     pub fn config(&mut self) -> Result<&Config, ApiError> {
+        if self.config.is_none() {
+            self.config = CONFIG.with(|c| c.borrow().clone());
+        }
         if self.config.is_none() {
             let env = &self.env;
             let parsed = Config::from_lookup(|name| {
@@ -79,10 +94,12 @@ impl Cx {
                     env.var(name).ok().map(|v| v.to_string())
                 }
             })?;
+            let parsed = Rc::new(parsed);
+            CONFIG.with(|c| *c.borrow_mut() = Some(Rc::clone(&parsed)));
             self.config = Some(parsed);
         }
         self.config
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| ApiError::Internal("configuration vanished".into()))
     }
 
