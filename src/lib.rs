@@ -37,7 +37,7 @@ pub use idempotency::durable::IdempotencyStore;
 
 use http::problem::ApiError;
 use http::Cx;
-use worker::{event, Context, Env, Method, Request, Response};
+use worker::{event, Context, Env, Method, Response};
 
 #[event(start)]
 fn start() {
@@ -52,7 +52,7 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let mut cx = Cx::new(req, env, ctx);
     let result = route(&mut cx).await;
     Ok(cx.finish(result))

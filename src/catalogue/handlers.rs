@@ -77,10 +77,7 @@ fn database(cx: &Cx) -> Result<D1Database, ApiError> {
 /// # Errors
 /// 500 when the runtime gives no parsable URL.
 pub fn origin(cx: &Cx) -> Result<String, ApiError> {
-    cx.req
-        .url()
-        .map(|u| u.origin().ascii_serialization())
-        .map_err(|e| ApiError::Internal(format!("request url: {e}")))
+    Ok(cx.origin().to_owned())
 }
 
 fn now_secs(cx: &Cx) -> i64 {
@@ -129,15 +126,7 @@ fn respond(cx: &Cx, rep: &Representation, served: Served, conditions: &Condition
 /// # Errors
 /// 400 for a malformed `limit`, `cursor` or `If-None-Match`; 503 when D1 is unreachable.
 pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
-    let pairs: Vec<(String, String)> = cx
-        .req
-        .url()
-        .map(|u| {
-            u.query_pairs()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let pairs = cx.query_pairs();
     let query = ListQuery::parse(&pairs)?;
     let conditions = Conditions::read(cx)?;
     let policy = CachePolicy::from_config(cx.config()?);

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Serialize;
-use worker::{Context, Env, Headers, Method, Request, Response};
+use worker::{ByteStream, Context, Env, Headers, Method, Response};
 
 use crate::config::Config;
 use crate::time::UnixMillis;
@@ -29,7 +29,11 @@ pub const PRIVATE_NO_STORE: &str = "private, no-store";
 
 /// Everything a handler needs about the request in flight.
 pub struct Cx {
-    pub req: Request,
+    /// The runtime's request, used as is: converting it to `worker::Request` would read
+    /// `request.cf` on every request, which costs more than most routes do.
+    pub req: web_sys::Request,
+    /// The request URL split once: `origin`, path and query.
+    url: SplitUrl,
     pub env: Env,
     pub ctx: Context,
     pub method: Method,
@@ -52,10 +56,11 @@ thread_local! {
 
 impl Cx {
     #[must_use]
-    pub fn new(req: Request, env: Env, ctx: Context) -> Self {
+    pub fn new(req: web_sys::Request, env: Env, ctx: Context) -> Self {
         let now = UnixMillis(now_millis());
-        let method = req.method();
-        let path = req.path();
+        let method = Method::from(req.method());
+        let url = SplitUrl::parse(&req.url());
+        let path = url.path().to_owned();
         let request_id = req
             .headers()
             .get("cf-ray")
@@ -65,6 +70,7 @@ impl Cx {
             .unwrap_or_else(random_id);
         Self {
             req,
+            url,
             env,
             ctx,
             method,
@@ -121,14 +127,24 @@ impl Cx {
         self.req.headers().get(name).ok().flatten()
     }
 
-    /// The raw query string, without `?`.
+    /// The raw query string, without `?` (empty when there is none).
     #[must_use]
     pub fn query(&self) -> String {
-        self.req
-            .url()
-            .ok()
-            .and_then(|u| u.query().map(str::to_owned))
-            .unwrap_or_default()
+        self.url.query().to_owned()
+    }
+
+    /// The query's `name=value` pairs, percent- and `+`-decoded, in order.
+    #[must_use]
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.url.query().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// The request's origin, e.g. `https://shop.example`.
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        self.url.origin()
     }
 
     /// Reads the body, refusing more than [`MAX_BODY_BYTES`] (413). The body is read as a
@@ -149,9 +165,10 @@ impl Cx {
             None => None,
         };
         // No body at all (a GET, or an empty POST) is an empty body.
-        let Ok(mut stream) = self.req.stream() else {
+        let Some(stream) = self.req.body() else {
             return Ok(Vec::new());
         };
+        let mut stream = ByteStream::from(stream);
         if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
             if declared.is_some_and(|len| len <= DRAIN_LIMIT_BYTES) {
                 while let Some(Ok(_)) = stream.next().await {}
@@ -244,6 +261,59 @@ struct LogLine<'a> {
     detail: Option<String>,
 }
 
+/// A request URL split into origin, path and query, without a full URL parse (the runtime
+/// hands the worker absolute, normalised URLs). Pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitUrl {
+    text: String,
+    origin_end: usize,
+    path_end: usize,
+}
+
+impl SplitUrl {
+    #[must_use]
+    pub fn parse(url: &str) -> Self {
+        let text = url.split('#').next().unwrap_or_default().to_owned();
+        let authority_start = text.find("://").map_or(0, |i| i + 3);
+        let origin_end = text
+            .get(authority_start..)
+            .and_then(|rest| rest.find(['/', '?']))
+            .map_or(text.len(), |i| authority_start + i);
+        let path_end = text
+            .get(origin_end..)
+            .and_then(|rest| rest.find('?'))
+            .map_or(text.len(), |i| origin_end + i);
+        Self {
+            text,
+            origin_end,
+            path_end,
+        }
+    }
+
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        self.text.get(..self.origin_end).unwrap_or_default()
+    }
+
+    /// The path, `/` when empty.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        match self.text.get(self.origin_end..self.path_end) {
+            None | Some("") => "/",
+            Some(path) => path,
+        }
+    }
+
+    /// The query without `?`.
+    #[must_use]
+    pub fn query(&self) -> &str {
+        self.text
+            .get(self.path_end..)
+            .and_then(|q| q.strip_prefix('?'))
+            .unwrap_or_default()
+    }
+}
+
 /// Parses a JSON body: malformed JSON is 400, well-formed JSON of the wrong shape is 422.
 ///
 /// # Errors
@@ -318,5 +388,44 @@ pub fn unavailable(what: &str, e: &worker::Error) -> ApiError {
     ApiError::Unavailable {
         retry_after: 1,
         what: format!("{what}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SplitUrl;
+
+    #[test]
+    fn a_url_splits_into_origin_path_and_query() {
+        for (url, origin, path, query) in [
+            ("https://shop.example/", "https://shop.example", "/", ""),
+            ("https://shop.example", "https://shop.example", "/", ""),
+            (
+                "http://127.0.0.1:8787/products?limit=2&cursor=x",
+                "http://127.0.0.1:8787",
+                "/products",
+                "limit=2&cursor=x",
+            ),
+            ("https://shop.example?q", "https://shop.example", "/", "q"),
+            (
+                "https://shop.example/a%3F%23b?c=/d?e",
+                "https://shop.example",
+                "/a%3F%23b",
+                "c=/d?e",
+            ),
+            (
+                "https://shop.example/x#frag?y",
+                "https://shop.example",
+                "/x",
+                "",
+            ),
+        ] {
+            let u = SplitUrl::parse(url);
+            assert_eq!(
+                (u.origin(), u.path(), u.query()),
+                (origin, path, query),
+                "{url}"
+            );
+        }
     }
 }
