@@ -4,22 +4,14 @@
 // that survives a restart.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { ISSUER, devToken, startWorker } from './harness.mjs';
+import { userKey } from './checkout-helpers.mjs';
 
 const TTL = 86400; // not the default, so the test proves the configured value is used
 
 /** The KV key of a user's cart: `cart:` + SHA-256 over the length-prefixed iss and sub. */
 function cartKey(sub, iss = ISSUER) {
-  const h = createHash('sha256');
-  for (const part of [iss, sub]) {
-    const bytes = Buffer.from(part, 'utf8');
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64BE(BigInt(bytes.length));
-    h.update(len);
-    h.update(bytes);
-  }
-  return `cart:${h.digest('hex')}`;
+  return `cart:${userKey(sub, iss)}`;
 }
 
 async function problem(res, status, type) {

@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportJWK, generateKeyPair } from 'jose';
+import { generateDevVars } from '../../scripts/dev-keys.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ISSUER = 'https://edgecart.test';
@@ -31,19 +31,9 @@ export async function freePort() {
   });
 }
 
-/** A fresh ES256 dev key pair as worker variables: DEV_TOKEN_KEY (private JWK) and JWT_JWKS. */
+/** A fresh ES256 dev key pair as worker variables (DEV_TOKEN_KEY, JWT_JWKS, issuer, audience). */
 export async function devKeyVars({ issuer = ISSUER, audience = AUDIENCE } = {}) {
-  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const kid = `dev-${Math.random().toString(36).slice(2, 10)}`;
-  const pub = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-  const priv = { ...(await exportJWK(privateKey)), kid, alg: 'ES256' };
-  return {
-    ENVIRONMENT: 'development',
-    DEV_TOKEN_KEY: JSON.stringify(priv),
-    JWT_JWKS: JSON.stringify({ keys: [pub] }),
-    JWT_ISSUER: issuer,
-    JWT_AUDIENCE: audience,
-  };
+  return generateDevVars({ issuer, audience });
 }
 
 /** Splits a migration file into statements (quotes, `--` and block comments respected). */
