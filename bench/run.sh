@@ -32,4 +32,10 @@ if [ "${BENCH_AA:-}" != 1 ] && [ "${BENCH_NO_BUILD:-}" != 1 ]; then
   fi
 fi
 
+# The stateless proofs (issue 8): resident memory over 20,000 users and a 60 s mixed load.
+if [ "${BENCH_STATELESS:-}" = 1 ]; then
+  node bench/memory.mjs
+  node bench/load.mjs
+fi
+
 exec node bench/bench.mjs "$@"
