@@ -55,7 +55,7 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let mut cx = Cx::new(req, env, ctx);
     let result = route(&mut cx).await;
-    Ok(cx.finish(result))
+    Ok(cx.finish(result).await)
 }
 
 const GET: &str = "GET, HEAD";

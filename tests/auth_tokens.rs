@@ -53,6 +53,7 @@ fn policy() -> Policy {
         leeway_seconds: 60,
         max_token_bytes: 8192,
         max_lifetime_seconds: None,
+        es256_allow_high_s: false,
     }
 }
 
@@ -580,6 +581,7 @@ fn scopes_come_from_scope_or_scp() {
 fn a_lifetime_above_the_configured_ceiling_is_refused() {
     let p = Policy {
         max_lifetime_seconds: Some(300),
+        es256_allow_high_s: false,
         ..policy()
     };
     assert_eq!(

@@ -164,17 +164,15 @@ impl Cx {
             ),
             None => None,
         };
+        // Declared too large: refused unread (`finish` drains what is small enough to drain).
+        if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+            return Err(ApiError::PayloadTooLarge);
+        }
         // No body at all (a GET, or an empty POST) is an empty body.
         let Some(stream) = self.req.body() else {
             return Ok(Vec::new());
         };
         let mut stream = ByteStream::from(stream);
-        if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-            if declared.is_some_and(|len| len <= DRAIN_LIMIT_BYTES) {
-                while let Some(Ok(_)) = stream.next().await {}
-            }
-            return Err(ApiError::PayloadTooLarge);
-        }
         let mut body = Vec::with_capacity(declared.unwrap_or(0));
         let mut total = 0_usize;
         while let Some(chunk) = stream.next().await {
@@ -182,12 +180,7 @@ impl Cx {
                 .map_err(|_| ApiError::BadRequest("The request body could not be read.".into()))?;
             total = total.saturating_add(chunk.len());
             if total > MAX_BODY_BYTES {
-                while total <= DRAIN_LIMIT_BYTES {
-                    match stream.next().await {
-                        Some(Ok(more)) => total = total.saturating_add(more.len()),
-                        _ => break,
-                    }
-                }
+                drain(&mut stream, total).await;
                 return Err(ApiError::PayloadTooLarge);
             }
             body.extend_from_slice(&chunk);
@@ -205,7 +198,11 @@ impl Cx {
     }
 
     /// Turns a handler's result into the response sent, and writes the request's log line.
-    pub fn finish(mut self, result: Result<Response, ApiError>) -> Response {
+    /// A request body the handler never read (a refusal before parsing) is drained first, up
+    /// to [`DRAIN_LIMIT_BYTES`]: answering while the client is still uploading makes the
+    /// runtime close the connection, and a client reusing it would see its next request fail.
+    pub async fn finish(mut self, result: Result<Response, ApiError>) -> Response {
+        self.drain_unread_body().await;
         let development = self.is_development();
         let (mut response, error) = match result {
             Ok(r) => (r, None),
@@ -228,6 +225,21 @@ impl Cx {
         }
         self.log(status, error.as_ref());
         response
+    }
+
+    async fn drain_unread_body(&mut self) {
+        if self.req.body_used() {
+            return;
+        }
+        let declared = self
+            .header("content-length")
+            .and_then(|len| len.trim().parse::<usize>().ok());
+        if declared.is_some_and(|len| len > DRAIN_LIMIT_BYTES) {
+            return;
+        }
+        if let Some(stream) = self.req.body() {
+            drain(&mut ByteStream::from(stream), 0).await;
+        }
     }
 
     fn log(&self, status: u16, error: Option<&ApiError>) {
@@ -259,6 +271,17 @@ struct LogLine<'a> {
     problem: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+}
+
+/// Reads and discards a body stream until it ends or [`DRAIN_LIMIT_BYTES`] have gone by.
+async fn drain(stream: &mut ByteStream, mut total: usize) {
+    use futures_util::StreamExt as _;
+    while total <= DRAIN_LIMIT_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => total = total.saturating_add(chunk.len()),
+            _ => break,
+        }
+    }
 }
 
 /// A request URL split into origin, path and query, without a full URL parse (the runtime

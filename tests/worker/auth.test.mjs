@@ -136,6 +136,23 @@ describe('development tokens outside development', () => {
   });
 });
 
+describe('an operator who accepts high-S ES256 signatures', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ vars: { JWT_ES256_ALLOW_HIGH_S: 'true' } });
+  });
+  after(async () => w?.stop());
+
+  test('with JWT_ES256_ALLOW_HIGH_S=true both twins verify, and a flipped bit still does not', async () => {
+    const token = await devToken(w, { sub: 'high-s-ok' });
+    assert.equal((await me(w, `Bearer ${token}`)).status, 200);
+    const twin = flipS(token);
+    assert.ok(signatureS(twin) > P256_N / 2n);
+    assert.equal((await me(w, `Bearer ${twin}`)).status, 200);
+    await assertRefused(await me(w, `Bearer ${flipBit(twin)}`), 'flipped bit');
+  });
+});
+
 describe('every accepted algorithm and the attack catalogue', () => {
   let w;
   let set;

@@ -69,6 +69,20 @@ describe('the foundation', () => {
     assert.equal((await w.fetch('/health')).status, 200);
   });
 
+  test('a body refused before it was read does not break the next request on the connection', async () => {
+    for (let i = 0; i < 20; i++) {
+      const refused = await w.fetch('/cart/items/mug', { method: 'PUT', body: JSON.stringify({ quantity: 1, pad: 'x'.repeat(12000) }) });
+      assert.equal(refused.status, 401);
+      await refused.arrayBuffer();
+      const tooBig = await w.fetch('/cart/items/mug', { method: 'PUT', headers: { authorization: 'Basic eA==' }, body: 'x'.repeat(40 * 1024) });
+      assert.equal(tooBig.status, 401);
+      await tooBig.arrayBuffer();
+      const next = await w.fetch('/health');
+      assert.equal(next.status, 200);
+      await next.arrayBuffer();
+    }
+  });
+
   test('huge headers get a 4xx from the platform or the worker, never a 5xx', async () => {
     const big = await w.fetch('/health', { headers: { 'x-big': 'a'.repeat(100 * 1024) } });
     assert.ok(big.status < 500, `100 KB header: ${big.status}`);
