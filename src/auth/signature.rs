@@ -192,13 +192,22 @@ pub mod webcrypto {
         /// Imported WebCrypto keys, by key id: importing once per isolate keeps verification
         /// cheap. They are the configured public keys (and the operator's HMAC secret), the
         /// same for every user, so this is not per-user state; bounded by MAX_CACHED_KEYS.
-        static KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+        /// With each key, the `verify` algorithm object it is used with, built once too.
+        static KEYS: RefCell<HashMap<String, (CryptoKey, Object)>> = RefCell::new(HashMap::new());
+        /// `crypto.subtle`, looked up once: the same object for the isolate's lifetime and for
+        /// every user, so not per-user state.
+        static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
     }
 
     fn subtle() -> Option<SubtleCrypto> {
+        if let Some(subtle) = SUBTLE.with(|s| s.borrow().clone()) {
+            return Some(subtle);
+        }
         let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok()?;
         let crypto: web_sys::Crypto = crypto.dyn_into().ok()?;
-        Some(crypto.subtle())
+        let subtle = crypto.subtle();
+        SUBTLE.with(|s| *s.borrow_mut() = Some(subtle.clone()));
+        Some(subtle)
     }
 
     fn object(pairs: &[(&str, JsValue)]) -> Object {
@@ -299,17 +308,19 @@ pub mod webcrypto {
         JsFuture::from(promise).await.ok()?.dyn_into().ok()
     }
 
-    /// Verifies through `crypto.subtle.verify`, importing the key on first use.
+    /// Verifies through `crypto.subtle.verify`, importing the key (and building its
+    /// algorithm objects) on first use only: the per-request path is one lookup and one call.
     pub async fn verify(key: &VerificationKey, message: &[u8], signature: &[u8]) -> bool {
-        let (Some(subtle), Some((format, data, import_alg, verify_alg))) =
-            (subtle(), import_params(key))
-        else {
+        let Some(subtle) = subtle() else {
             return false;
         };
         let cached = KEYS.with(|keys| keys.borrow().get(&key.fingerprint).cloned());
-        let crypto_key = match cached {
-            Some(k) => k,
+        let (crypto_key, verify_alg) = match cached {
+            Some(entry) => entry,
             None => {
+                let Some((format, data, import_alg, verify_alg)) = import_params(key) else {
+                    return false;
+                };
                 let Some(k) = import(&subtle, format, &data, &import_alg, "verify").await else {
                     return false;
                 };
@@ -318,9 +329,9 @@ pub mod webcrypto {
                     if keys.len() >= MAX_CACHED_KEYS {
                         keys.clear();
                     }
-                    keys.insert(key.fingerprint.clone(), k.clone());
+                    keys.insert(key.fingerprint.clone(), (k.clone(), verify_alg.clone()));
                 });
-                k
+                (k, verify_alg)
             }
         };
         let Ok(promise) = subtle.verify_with_object_and_u8_array_and_u8_array(
@@ -346,7 +357,7 @@ pub mod webcrypto {
             key.kid,
             crate::hash::sha256_parts(&[key.d.as_bytes()])
         );
-        let cached = KEYS.with(|keys| keys.borrow().get(&cache_key).cloned());
+        let cached = KEYS.with(|keys| keys.borrow().get(&cache_key).map(|(k, _)| k.clone()));
         let crypto_key = match cached {
             Some(k) => k,
             None => {
@@ -361,7 +372,8 @@ pub mod webcrypto {
                 let k = import(&subtle, "jwk", &data, &alg, "sign")
                     .await
                     .ok_or("DEV_TOKEN_KEY is not a usable P-256 private key")?;
-                KEYS.with(|keys| keys.borrow_mut().insert(cache_key, k.clone()));
+                let alg = object(&[("name", s("ECDSA")), ("hash", hash(Alg::Es256))]);
+                KEYS.with(|keys| keys.borrow_mut().insert(cache_key, (k.clone(), alg)));
                 k
             }
         };

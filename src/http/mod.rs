@@ -228,7 +228,8 @@ impl Cx {
     }
 
     async fn drain_unread_body(&mut self) {
-        if self.req.body_used() {
+        // GET and HEAD carry no body: skip the three calls into JS below.
+        if matches!(self.method, Method::Get | Method::Head) || self.req.body_used() {
             return;
         }
         let declared = self

@@ -11,7 +11,10 @@ import { ROOT } from './harness.mjs';
 const ALLOWED = {
   'src/auth/mod.rs': { KEY_RING: 'keys parsed from configuration (public keys, the operator HMAC secret)' },
   'src/auth/remote.rs': { REMOTE: 'public keys of the remote JWKS and its fetch bookkeeping' },
-  'src/auth/signature.rs': { KEYS: 'imported WebCrypto CryptoKeys of configured public keys' },
+  'src/auth/signature.rs': {
+    KEYS: 'imported WebCrypto CryptoKeys of configured public keys',
+    SUBTLE: 'the crypto.subtle object of the isolate',
+  },
   'src/http/mod.rs': { CONFIG: 'the typed configuration (operator settings, same for every user)' },
 };
 
