@@ -52,12 +52,12 @@ cargo_install() {
   cargo +stable install --locked "$crate" --version "$version" ||
     cargo +stable install "$crate" --version "$version"
 }
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_BUILD_VERSION" ]; then
   cargo_install worker-build "$WORKER_BUILD_VERSION"
 fi
 # The CLI must be exactly the wasm-bindgen version in Cargo.lock (pinned with `=` in Cargo.toml).
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $NF}')" != "$bindgen_version" ]; then
   cargo_install wasm-bindgen-cli "$bindgen_version"
 fi
 

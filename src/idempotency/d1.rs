@@ -161,7 +161,7 @@ pub async fn release(
 /// 503 when D1 fails.
 pub async fn collect_expired(db: &D1Database, now: UnixMillis) -> Result<usize, ApiError> {
     let statement = bind(
-        db.prepare("DELETE FROM idempotency_records WHERE expires_at <= ?1"),
+        db.prepare("DELETE FROM idempotency_records WHERE expires_at <= ?1 AND locked_until <= ?1"),
         &[int(now.0)],
     )?;
     changes(&statement, "d1 collect idempotency records").await

@@ -96,15 +96,21 @@ impl DurableObject for IdempotencyStore {
     /// Deletes expired records, then re-arms for the next expiry (if any record is left).
     async fn alarm(&self) -> worker::Result<Response> {
         let now = worker::Date::now().as_millis();
-        self.sql
-            .exec("DELETE FROM records WHERE expires_at <= ?", vec![int(now)])?;
+        self.sql.exec(
+            // A record still leased past retention stays until its lease ends.
+            "DELETE FROM records WHERE expires_at <= ? AND locked_until <= ?",
+            vec![int(now), int(now)],
+        )?;
         #[derive(serde::Deserialize)]
         struct Next {
             next: Option<u64>,
         }
         let next: Vec<Next> = self
             .sql
-            .exec("SELECT min(expires_at) AS next FROM records", None)?
+            .exec(
+                "SELECT min(max(expires_at, locked_until)) AS next FROM records",
+                None,
+            )?
             .to_array()?;
         if let Some(at) = next.first().and_then(|n| n.next) {
             self.state.storage().set_alarm(at_time(at)).await?;

@@ -105,20 +105,35 @@ pub fn decide(
         return fresh;
     };
     if now >= record.expires_at(policy) {
+        // A live lease is honoured even past retention: an attempt is working on this key
+        // right now, and starting afresh would run a second operation (a second order) beside
+        // it. Once the lease ends, the expired record starts afresh.
+        if let RecordState::InProgress { locked_until } = &record.state {
+            if now < *locked_until {
+                return in_flight(*locked_until, now);
+            }
+        }
         return fresh;
     }
     if record.fingerprint != *fingerprint {
         return NextAction::Mismatch;
     }
     match &record.state {
-        RecordState::InProgress { locked_until } if now < *locked_until => NextAction::InFlight {
-            retry_after: (locked_until.0 - now.0).div_ceil(1000).max(1),
-        },
+        RecordState::InProgress { locked_until } if now < *locked_until => {
+            in_flight(*locked_until, now)
+        }
         RecordState::InProgress { .. } => NextAction::Start {
             created_at: record.created_at,
             resumed: true,
         },
         RecordState::Completed(response) => NextAction::Replay(response.clone()),
+    }
+}
+
+/// In flight until `locked_until`: retry after the whole seconds left, at least one.
+fn in_flight(locked_until: UnixMillis, now: UnixMillis) -> NextAction {
+    NextAction::InFlight {
+        retry_after: locked_until.0.saturating_sub(now.0).div_ceil(1000).max(1),
     }
 }
 
@@ -323,6 +338,18 @@ mod tests {
                     created_at: retention_end,
                     resumed: false,
                 },
+            ),
+            (
+                "a lease still held past retention is in flight, not started afresh",
+                Some(Record {
+                    state: RecordState::InProgress {
+                        locked_until: retention_end.plus_seconds(20),
+                    },
+                    ..in_progress(lease_end)
+                }),
+                "b",
+                retention_end.plus_seconds(5),
+                NextAction::InFlight { retry_after: 15 },
             ),
             (
                 "an abandoned claim past retention starts afresh, not resumed",
