@@ -29,7 +29,7 @@ pub const ALLOW_HEADERS: &str =
 
 /// Response headers a cross-origin page may read (besides the CORS-safelisted ones).
 pub const EXPOSE_HEADERS: &str =
-    "ETag, Location, Idempotent-Replayed, Cache-Status, Retry-After, X-Request-Id";
+    "ETag, Location, Idempotent-Replayed, Cache-Status, Retry-After, X-Request-Id, WWW-Authenticate, Allow";
 
 /// How long (seconds) a browser may cache a preflight answer. Chromium caps this at 7200.
 pub const MAX_AGE_SECONDS: u32 = 600;

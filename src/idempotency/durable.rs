@@ -75,7 +75,13 @@ impl DurableObject for IdempotencyStore {
                 if let WireAction::Start { created_at, .. } = &reply {
                     let expires =
                         UnixMillis(*created_at).plus_seconds(call.policy.retention_seconds);
-                    self.ensure_alarm(expires).await?;
+                    // The alarm only collects garbage (retention is enforced from stored
+                    // timestamps): a failure to arm it must not fail the claim just written.
+                    if let Err(e) = self.ensure_alarm(expires).await {
+                        worker::console_error!(
+                            "{{\"level\":\"error\",\"detail\":\"idempotency alarm: {e}\"}}"
+                        );
+                    }
                 }
                 Response::from_json(&reply)
             }

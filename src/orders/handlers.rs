@@ -185,7 +185,20 @@ impl Checkout<'_> {
         }
         for _ in 0..CHECKOUT_ROUNDS {
             let (cart, priced) = crate::cart::store::load_priced(&cx.env, self.user_key).await?;
-            let plan = super::model::plan(self.request.cart_version, &priced)?;
+            let plan = match super::model::plan(self.request.cart_version, &priced) {
+                Ok(plan) => plan,
+                Err(refusal) => {
+                    // A takeover of an attempt that was slow, not dead, may find the cart
+                    // already emptied by that attempt's commit: its order is the answer.
+                    if self.resumed {
+                        if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
+                            *wrote = true;
+                            return Ok(order);
+                        }
+                    }
+                    return Err(refusal.into());
+                }
+            };
             let new = NewOrder {
                 id: &self.id,
                 user_key: self.user_key,

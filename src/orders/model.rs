@@ -197,7 +197,7 @@ impl CheckoutRequest {
     }
 }
 
-/// One line of an order: the cart line as priced at checkout.
+/// One line of an order: the cart line as priced at checkout, in the cart line's shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderLine {
     pub sku: Sku,
@@ -205,6 +205,8 @@ pub struct OrderLine {
     pub unit_price_minor: i64,
     pub quantity: u32,
     pub line_total_minor: i64,
+    /// Always true: only available lines can be checked out.
+    pub available: bool,
 }
 
 /// An order as `POST /orders` and `GET /orders/{id}` return it.
@@ -315,6 +317,7 @@ pub fn plan(expected_version: u64, cart: &PricedCart) -> Result<Plan, Refusal> {
             unit_price_minor: unit,
             quantity: u32::from(quantity),
             line_total_minor: line_total,
+            available: true,
         });
     }
     Ok(Plan {

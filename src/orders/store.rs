@@ -253,10 +253,11 @@ async fn read_orders(
     };
     let orders: Vec<OrderRow> = orders
         .results()
-        .map_err(|e| ApiError::Internal(format!("decode order rows: {e}")))?;
+        // The decoder's message may quote a value (an email, an address): never log it.
+        .map_err(|_| ApiError::Internal("decode order rows failed".into()))?;
     let lines: Vec<LineRow> = lines
         .results()
-        .map_err(|e| ApiError::Internal(format!("decode order line rows: {e}")))?;
+        .map_err(|_| ApiError::Internal("decode order line rows failed".into()))?;
     orders
         .into_iter()
         .map(|row| {
@@ -324,6 +325,7 @@ impl LineRow {
             unit_price_minor: self.unit_price_minor,
             quantity: self.quantity,
             line_total_minor: self.line_total_minor,
+            available: true,
         })
     }
 }

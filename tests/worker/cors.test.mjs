@@ -76,7 +76,7 @@ describe('CORS for listed origins', () => {
     assert.equal(res.headers.get('access-control-allow-origin'), SHOP);
     assert.equal(
       res.headers.get('access-control-expose-headers'),
-      'ETag, Location, Idempotent-Replayed, Cache-Status, Retry-After, X-Request-Id',
+      'ETag, Location, Idempotent-Replayed, Cache-Status, Retry-After, X-Request-Id, WWW-Authenticate, Allow',
     );
     assert.ok(varyNames(res).includes('origin'));
     assert.equal(res.headers.get('access-control-allow-methods'), null);

@@ -40,8 +40,8 @@ describe('orders', () => {
     assert.equal(res.headers.get('location'), `/orders/${order.id}`);
     assert.equal(order.status, 'confirmed');
     assert.deepEqual(order.items, [
-      { sku: 'ord-tea', name: 'Sencha, 100 g', unit_price_minor: 1250, quantity: 2, line_total_minor: 2500 },
-      { sku: 'ord-mug', name: 'Name of ord-mug', unit_price_minor: 800, quantity: 1, line_total_minor: 800 },
+      { sku: 'ord-tea', name: 'Sencha, 100 g', unit_price_minor: 1250, quantity: 2, line_total_minor: 2500, available: true },
+      { sku: 'ord-mug', name: 'Name of ord-mug', unit_price_minor: 800, quantity: 1, line_total_minor: 800, available: true },
     ]);
     assert.equal(order.total_minor, 3300);
     assert.equal(order.currency, 'EUR');
@@ -221,6 +221,12 @@ describe('orders', () => {
       const res = await s.checkout('ken', { key, body, headers });
       const p = await problem(res, 400, '/problems/bad-request');
       assert.ok(p.detail.length > 0, name);
+    }
+    // Any visible ASCII is a key, in either form: a comma or a quote inside is not a second key.
+    for (const key of ['a,b', '"c,d"', 'e"f']) {
+      const c = await s.add('kim', 'ord-mug', 1);
+      const res = await s.checkout('kim', { key, body: { cart_version: c.version } });
+      assert.equal(res.status, 201, `${key}: ${await res.text()}`);
     }
     // Sent twice: the platform joins the values with ", ".
     const twice = new Headers({ ...(await s.auth('ken')), 'content-type': 'application/json' });
