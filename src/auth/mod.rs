@@ -37,12 +37,19 @@ use crate::http::{problem::ApiError, Cx};
 use bearer::BearerToken;
 use verify::KeyRing;
 
+/// A parsed key ring and the configuration values it was parsed from.
+struct CachedRing {
+    jwks: Option<String>,
+    paseto: Vec<String>,
+    ring: Rc<KeyRing>,
+}
+
 thread_local! {
-    /// Keys parsed from configuration, with the configuration text they came from. Parsing
-    /// once per isolate keeps the per-request path cheap; the text comparison notices a new
-    /// deployment's configuration. Public keys (and the operator's HMAC secret) are the same
-    /// for every user, so this is not per-user state.
-    static KEY_RING: RefCell<Option<(String, Rc<KeyRing>)>> = const { RefCell::new(None) };
+    /// Keys parsed from configuration (`JWT_JWKS`, `PASETO_V4_PUBLIC_KEYS`), with the values
+    /// they came from. Parsing once per isolate keeps the per-request path cheap; comparing
+    /// the values notices another configuration. Public keys (and the operator's HMAC secret)
+    /// are the same for every user, so this is not per-user state.
+    static KEY_RING: RefCell<Option<CachedRing>> = const { RefCell::new(None) };
 }
 
 /// The configured keys, parsed on first use in this isolate.
@@ -50,22 +57,24 @@ thread_local! {
 /// # Errors
 /// [`ApiError::Misconfigured`] for unusable key material.
 pub fn key_ring(config: &Config) -> Result<Rc<KeyRing>, ApiError> {
-    let source = format!(
-        "{}\n{}",
-        config.jwt_jwks.as_deref().unwrap_or_default(),
-        config.paseto_v4_public_keys.join(",")
-    );
+    // Compared field by field: the per-request path allocates nothing.
     let cached = KEY_RING.with(|r| {
         r.borrow()
             .as_ref()
-            .filter(|(text, _)| *text == source)
-            .map(|(_, ring)| Rc::clone(ring))
+            .filter(|c| c.jwks == config.jwt_jwks && c.paseto == config.paseto_v4_public_keys)
+            .map(|c| Rc::clone(&c.ring))
     });
     if let Some(ring) = cached {
         return Ok(ring);
     }
     let ring = Rc::new(KeyRing::from_config(config)?);
-    KEY_RING.with(|r| *r.borrow_mut() = Some((source, Rc::clone(&ring))));
+    KEY_RING.with(|r| {
+        *r.borrow_mut() = Some(CachedRing {
+            jwks: config.jwt_jwks.clone(),
+            paseto: config.paseto_v4_public_keys.clone(),
+            ring: Rc::clone(&ring),
+        });
+    });
     Ok(ring)
 }
 

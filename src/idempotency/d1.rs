@@ -52,43 +52,33 @@ pub async fn claim_record(
             return Ok(action);
         };
         let row = Row::from_record(key.as_str(), &new, policy);
-        let statement = match &record {
-            None => bind(
-                db.prepare(
-                    "INSERT INTO idempotency_records (key, fingerprint, state, attempt,
-                        created_at, expires_at, locked_until)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (key) DO NOTHING",
-                ),
-                &[
-                    text(&row.key),
-                    text(&row.fingerprint),
-                    text(IN_PROGRESS),
-                    text(&row.attempt),
-                    int(row.created_at),
-                    int(row.expires_at),
-                    int(row.locked_until),
-                ],
-            )?,
-            Some(old) => bind(
-                db.prepare(
-                    "UPDATE idempotency_records SET fingerprint = ?2, state = ?3, attempt = ?4,
-                        created_at = ?5, expires_at = ?6, locked_until = ?7, status = NULL,
-                        content_type = NULL, location = NULL, body = NULL
-                     WHERE key = ?1 AND attempt = ?8",
-                ),
-                &[
-                    text(&row.key),
-                    text(&row.fingerprint),
-                    text(IN_PROGRESS),
-                    text(&row.attempt),
-                    int(row.created_at),
-                    int(row.expires_at),
-                    int(row.locked_until),
-                    text(&old.attempt),
-                ],
-            )?,
+        // ?1–?7 are the new row in both statements; a takeover adds ?8, the attempt it
+        // replaces, so it only wins if nobody else took over first.
+        let mut values = vec![
+            text(&row.key),
+            text(&row.fingerprint),
+            text(IN_PROGRESS),
+            text(&row.attempt),
+            int(row.created_at),
+            int(row.expires_at),
+            int(row.locked_until),
+        ];
+        let sql = match &record {
+            None => {
+                "INSERT INTO idempotency_records (key, fingerprint, state, attempt,
+                    created_at, expires_at, locked_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (key) DO NOTHING"
+            }
+            Some(old) => {
+                values.push(text(&old.attempt));
+                "UPDATE idempotency_records SET fingerprint = ?2, state = ?3, attempt = ?4,
+                    created_at = ?5, expires_at = ?6, locked_until = ?7, status = NULL,
+                    content_type = NULL, location = NULL, body = NULL
+                 WHERE key = ?1 AND attempt = ?8"
+            }
         };
+        let statement = bind(db.prepare(sql), &values)?;
         if changes(&statement, "d1 claim idempotency record").await? == 1 {
             return Ok(action);
         }
