@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { ROOT, freePort, migrate } from '../tests/worker/harness.mjs';
+import { ROOT, edgecartWorker, freePort, migrate, persistOptions } from '../tests/worker/harness.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const SECONDS = Math.max(1, Number(process.env.BENCH_SECONDS ?? (QUICK ? 1 : 3)) | 0);
@@ -164,25 +164,24 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
       tail.push(String(chunk));
       if (tail.length > 20) tail.shift();
     });
-  const worker = {
-    name: kind,
-    scriptPath,
-    modules: true,
-    // Module names are relative to this root; the reference bundle lives in a temp folder.
-    modulesRoot: dirname(scriptPath),
-    compatibilityDate: '2026-04-20',
-    cache: true,
-    bindings: vars,
-  };
-  if (kind !== 'bare') {
-    worker.kvNamespaces = { CARTS: 'carts' };
-    worker.d1Databases = { DB: 'edgecart-db' };
-  }
+  // Module names are relative to modulesRoot: the snapshot of build/ or the reference bundle
+  // live in temp folders.
+  let worker;
   if (kind.startsWith('edgecart') && !AA) {
-    worker.modulesRules = [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }];
-    worker.durableObjects = { IDEMPOTENCY: { className: 'IdempotencyStore', useSQLite: true } };
-    if (assets) {
-      worker.assets = { directory: join(ROOT, 'public'), routerConfig: { has_user_worker: true } };
+    worker = { ...edgecartWorker({ vars, scriptPath, assets }), name: kind, modulesRoot: dirname(scriptPath) };
+  } else {
+    worker = {
+      name: kind,
+      scriptPath,
+      modules: true,
+      modulesRoot: dirname(scriptPath),
+      compatibilityDate: '2026-04-20',
+      cache: true,
+      bindings: vars,
+    };
+    if (kind !== 'bare') {
+      worker.kvNamespaces = { CARTS: 'carts' };
+      worker.d1Databases = { DB: 'edgecart-db' };
     }
   }
   return {
@@ -195,10 +194,7 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
         drain(stdout);
         drain(stderr);
       },
-      kvPersist: join(persist, 'kv'),
-      d1Persist: join(persist, 'd1'),
-      durableObjectsPersist: join(persist, 'do'),
-      cachePersist: join(persist, 'cache'),
+      ...persistOptions(persist),
       workers: [worker],
     },
   };

@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { pathToFileURL } from 'node:url';
 import { lowS } from '../scripts/es256-low-s.mjs';
-import { ROOT, devKeyVars, freePort, migrate } from '../tests/worker/harness.mjs';
+import { ROOT, devKeyVars, edgecartWorker, freePort, migrate, persistOptions } from '../tests/worker/harness.mjs';
 
 const USERS = Number(process.env.MEM_USERS ?? 20_000);
 const CONCURRENCY = Number(process.env.MEM_CONCURRENCY ?? 16);
@@ -83,11 +83,19 @@ export default {
   },
 };`;
 
+/** The control run: the same bindings, the control script instead of edgecart's build. */
+function controlWorker(worker) {
+  const { scriptPath: _built, ...bindings } = worker;
+  return { ...bindings, script: CONTROL_WORKER };
+}
+
 export async function start({ inspector = true } = {}) {
   const port = await freePort();
   const inspectorPort = inspector ? await freePort() : undefined;
   const persist = await mkdtemp(join(tmpdir(), 'edgecart-memory-'));
   const vars = await devKeyVars();
+  const worker = edgecartWorker({ vars, assets: false });
+  const control = process.env.MEM_WORKER === 'control';
   const mf = new Miniflare({
     host: '127.0.0.1',
     port,
@@ -96,26 +104,8 @@ export async function start({ inspector = true } = {}) {
       stdout.resume();
       stderr.on('data', (chunk) => process.env.MEM_DEBUG && process.stderr.write(chunk));
     },
-    kvPersist: join(persist, 'kv'),
-    d1Persist: join(persist, 'd1'),
-    durableObjectsPersist: join(persist, 'do'),
-    cachePersist: join(persist, 'cache'),
-    workers: [
-      {
-        name: 'edgecart',
-        ...(process.env.MEM_WORKER === 'control'
-          ? { script: CONTROL_WORKER }
-          : { scriptPath: join(ROOT, 'build', 'index.js') }),
-        modules: true,
-        modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
-        compatibilityDate: '2026-04-20',
-        cache: true,
-        kvNamespaces: { CARTS: 'carts' },
-        d1Databases: { DB: 'edgecart-db' },
-        durableObjects: { IDEMPOTENCY: { className: 'IdempotencyStore', useSQLite: true } },
-        bindings: vars,
-      },
-    ],
+    ...persistOptions(persist),
+    workers: [control ? controlWorker(worker) : worker],
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   await migrate(await mf.getD1Database('DB'));
@@ -133,7 +123,8 @@ export async function start({ inspector = true } = {}) {
 }
 
 /** A minimal Chrome DevTools Protocol client. */
-function inspector(url) {
+/** A minimal client of workerd's V8 inspector: `send(method, params)` → result. */
+export function inspector(url) {
   const ws = new WebSocket(url);
   let id = 0;
   const pending = new Map();

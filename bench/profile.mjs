@@ -13,7 +13,6 @@
 // Caveat: with the inspector attached, every console.log is also serialised to the inspector,
 // so a per-request log line looks far costlier here (about a fifth of edgecart's samples)
 // than it is without one; the bench's `log-line` scenario prices it without the inspector.
-import WebSocket from 'ws';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,39 +27,11 @@ import {
   startOne,
   wrkArgs,
 } from './bench.mjs';
+import { inspector } from './memory.mjs';
 
 const [kind = 'edgecart', path = '/health', alg = 'ES256', secondsArg = '4'] = process.argv.slice(2);
 const seconds = Math.max(1, Number(secondsArg) | 0);
 
-function inspector(url) {
-  const ws = new WebSocket(url);
-  let id = 0;
-  const pending = new Map();
-  ws.on('message', (data) => {
-    const msg = JSON.parse(String(data));
-    if (msg.id && pending.has(msg.id)) {
-      const { resolve, reject } = pending.get(msg.id);
-      pending.delete(msg.id);
-      if (msg.error) reject(new Error(JSON.stringify(msg.error)));
-      else resolve(msg.result);
-    }
-  });
-  return new Promise((resolve, reject) => {
-    ws.on('error', reject);
-    ws.on('open', () =>
-      resolve({
-        send(method, params = {}) {
-          const n = ++id;
-          ws.send(JSON.stringify({ id: n, method, params }));
-          return new Promise((res, rej) => pending.set(n, { resolve: res, reject: rej }));
-        },
-        close: () => ws.close(),
-      }),
-    );
-  });
-}
-
-/** Self time per function (ms and %), from a V8 CPU profile. */
 function frameName(f) {
   const file = f.url ? f.url.split('/').pop() : '';
   const where = file ? ` [${file}${f.functionName ? '' : `:${f.lineNumber}:${f.columnNumber}`}]` : '';

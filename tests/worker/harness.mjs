@@ -107,25 +107,39 @@ function options({ port, persist, vars, logs }) {
       collect(stdout);
       collect(stderr);
     },
+    ...persistOptions(persist),
+    workers: [edgecartWorker({ vars })],
+  };
+}
+
+/** Miniflare's persistence options for a state folder (KV, D1, Durable Objects, Cache). */
+export function persistOptions(persist) {
+  return {
     kvPersist: join(persist, 'kv'),
     d1Persist: join(persist, 'd1'),
     durableObjectsPersist: join(persist, 'do'),
     cachePersist: join(persist, 'cache'),
-    workers: [
-      {
-        name: 'edgecart',
-        scriptPath: join(ROOT, 'build', 'index.js'),
-        modules: true,
-        modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
-        compatibilityDate: '2026-04-20',
-        cache: true,
-        kvNamespaces: { CARTS: 'carts' },
-        d1Databases: { DB: 'edgecart-db' },
-        durableObjects: { IDEMPOTENCY: { className: 'IdempotencyStore', useSQLite: true } },
-        assets: { directory: join(ROOT, 'public'), routerConfig: { has_user_worker: true } },
-        bindings: vars,
-      },
-    ],
+  };
+}
+
+/**
+ * edgecart's worker as wrangler.toml declares it: the built module and its wasm, the CARTS,
+ * DB and IDEMPOTENCY bindings, the edge cache and (by default) the static assets of public/.
+ * The one place the tests and the benches take this shape from.
+ */
+export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'index.js'), assets = true }) {
+  return {
+    name: 'edgecart',
+    scriptPath,
+    modules: true,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    compatibilityDate: '2026-04-20',
+    cache: true,
+    kvNamespaces: { CARTS: 'carts' },
+    d1Databases: { DB: 'edgecart-db' },
+    durableObjects: { IDEMPOTENCY: { className: 'IdempotencyStore', useSQLite: true } },
+    ...(assets ? { assets: { directory: join(ROOT, 'public'), routerConfig: { has_user_worker: true } } } : {}),
+    bindings: vars,
   };
 }
 
