@@ -569,8 +569,8 @@ const fmt = (n, d = 0) => (n == null ? '–' : Number(n).toLocaleString('en-US',
 
 async function main() {
   const started = Date.now();
-  if (!AA && !existsSync(join(ROOT, 'build', 'index.js'))) {
-    throw new Error('build/index.js is missing: run `npm run build` first');
+  if (!AA && !existsSync(join(ROOT, 'build', 'entry.mjs'))) {
+    throw new Error('build/entry.mjs is missing: run `npm run build` first');
   }
   const tmp = await mkdtemp(join(tmpdir(), 'edgecart-bench-'));
   const referencePath = await bundleReference(tmp);
@@ -585,7 +585,7 @@ async function main() {
       filter: (p) => !/[\\/]\.tmp([\\/]|$)/.test(p),
     });
   }
-  const edgecartScript = AA ? referencePath : join(tmp, 'build', 'index.js');
+  const edgecartScript = AA ? referencePath : join(tmp, 'build', 'entry.mjs');
   const specs = {
     edgecart: { scriptPath: edgecartScript, vars },
     'edgecart-assets': { scriptPath: edgecartScript, vars, assets: true },

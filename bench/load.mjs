@@ -13,7 +13,7 @@
 // (Workers KV allows one write per second per key). Products get ample stock, so checkouts
 // are never refused for stock.
 //
-// Usage: node bench/load.mjs (needs build/index.js). Environment: LOAD_SECONDS,
+// Usage: node bench/load.mjs (needs build/entry.mjs). Environment: LOAD_SECONDS,
 // LOAD_CONNECTIONS, BENCH_OUT. Exit code 1 when a pass condition fails. Not part of `npm test`.
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -26,7 +26,7 @@
 //   more inside a map entry): over 512 bytes per user, 10 MiB over 20,000 users. Both bounds
 //   sit at half of that, above the noise of readings taken after a GC (a few hundred KiB).
 //
-// Usage: node bench/memory.mjs (needs build/index.js; `npm run build`). Environment:
+// Usage: node bench/memory.mjs (needs build/entry.mjs; `npm run build`). Environment:
 // MEM_USERS (20000), MEM_CONCURRENCY (16 users in flight), MEM_WARM_USERS (500),
 // MEM_MAX_BYTES_PER_USER (256), MEM_MAX_GROWTH_MIB (8), MEM_WORKER=control, BENCH_OUT.
 // Prints a summary and writes the samples to bench/results/memory-<date>.json. Exit code 1
@@ -387,7 +387,7 @@ async function main() {
 
     const result = {
       date: new Date().toISOString(),
-      worker: process.env.MEM_WORKER === 'control' ? 'control (JS, KV only)' : 'edgecart (build/index.js)',
+      worker: process.env.MEM_WORKER === 'control' ? 'control (JS, KV only)' : 'edgecart (build/entry.mjs)',
       ok,
       users: USERS,
       requests: mainRequests,

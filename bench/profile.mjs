@@ -5,6 +5,8 @@
 //   node bench/profile.mjs edgecart /health
 //   node bench/profile.mjs edgecart /me ES256 5
 //   node bench/profile.mjs reference /cart ES256
+//   PROFILE_OUT=/tmp/p.json node bench/profile.mjs …   (also keeps the raw V8 profile)
+//   PROFILE_BUILD=/tmp/other-build node bench/profile.mjs …   (another build of edgecart)
 //
 // wasm frames are named when the wasm keeps its name section (release builds usually strip
 // it: then they show as `$func123`, still useful to tell wasm time from JS and runtime time).
@@ -13,7 +15,7 @@
 // Caveat: with the inspector attached, every console.log is also serialised to the inspector,
 // so a per-request log line looks far costlier here (about a fifth of edgecart's samples)
 // than it is without one; the bench's `log-line` scenario prices it without the inspector.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, freePort } from '../tests/worker/harness.mjs';
@@ -70,7 +72,7 @@ async function main() {
   const { jwks, tokens } = await keysAndTokens();
   const vars = { ENVIRONMENT: 'production', JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE, JWT_JWKS: jwks };
   const scriptPath =
-    kind === 'reference' ? await bundleReference(tmp) : join(ROOT, 'build', 'index.js');
+    kind === 'reference' ? await bundleReference(tmp) : join(process.env.PROFILE_BUILD ?? join(ROOT, 'build'), 'entry.mjs');
   const inspectorPort = await freePort();
   const w = await startOne(kind === 'reference' ? 'reference' : 'edgecart', {
     scriptPath,
@@ -94,6 +96,7 @@ async function main() {
     const r = await runWrk(wrkArgs(w.url + path, { headers }, seconds));
     const { profile } = await ins.send('Profiler.stop');
     ins.close();
+    if (process.env.PROFILE_OUT) await writeFile(process.env.PROFILE_OUT, JSON.stringify({ requests: r.requests, profile }));
     const { total, rows, callers } = summarise(profile);
     console.log(
       `${kind} ${path}${headers.Authorization ? ` (${alg})` : ''}: ${Math.round(r.rps)} req/s under the profiler, ` +

@@ -25,8 +25,8 @@ fi
 
 # Measure what the sources say: rebuild when build/ is missing or older than the sources.
 if [ "${BENCH_AA:-}" != 1 ] && [ "${BENCH_NO_BUILD:-}" != 1 ]; then
-  if [ ! -f build/index.js ] \
-    || [ -n "$(find src Cargo.toml Cargo.lock -newer build/index.js -print -quit 2>/dev/null)" ]; then
+  if [ ! -f build/entry.mjs ] \
+    || [ -n "$(find src Cargo.toml Cargo.lock -newer build/entry.mjs -print -quit 2>/dev/null)" ]; then
     echo "[bench] build/ is missing or older than src/: npm run build" >&2
     npm run build >&2
   fi

@@ -1,4 +1,4 @@
-// The runtime-tier harness: the built worker (build/index.js) in workerd through Miniflare,
+// The runtime-tier harness: the built worker (build/entry.mjs) in workerd through Miniflare,
 // with Miniflare's real KV, SQLite Durable Object, D1 and Cache simulators, persisted in a
 // fresh temporary folder (never the dev server's .wrangler/), on its own port (never 8787).
 //
@@ -127,12 +127,17 @@ export function persistOptions(persist) {
  * DB and IDEMPOTENCY bindings, the edge cache and (by default) the static assets of public/.
  * The one place the tests and the benches take this shape from.
  */
-export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'index.js'), assets = true }) {
+export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'entry.mjs'), assets = true }) {
   return {
     name: 'edgecart',
     scriptPath,
     modules: true,
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    // build/entry.mjs imports worker-build's index.js, an ES module (Miniflare's default rule
+    // would read a .js import as CommonJS).
+    modulesRules: [
+      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true },
+    ],
     compatibilityDate: '2026-04-20',
     cache: true,
     kvNamespaces: { CARTS: 'carts' },
