@@ -15,6 +15,7 @@
 //! - [`orders`]: idempotent checkout into D1.
 //! - [`idempotency`]: idempotency records; the `IdempotencyStore` Durable Object.
 //! - [`cors`], [`openapi`], [`problems`]: CORS, the OpenAPI document, problem explanations.
+//! - [`runtime`]: how Rust futures are scheduled on workerd.
 //!
 //! Pure modules never touch `worker` types, a clock or storage; that keeps them testable
 //! natively with `cargo test`.
@@ -31,6 +32,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod orders;
 pub mod problems;
+pub mod runtime;
 pub mod time;
 
 pub use idempotency::durable::IdempotencyStore;
@@ -39,9 +41,11 @@ use http::problem::ApiError;
 use http::Cx;
 use worker::{event, Context, Env, Method, Response};
 
+/// Once per wasm instance (at load, and again after a panic re-initialises it).
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+    runtime::prefer_promise_jobs();
 }
 
 /// The hourly cron (`[triggers]` in `wrangler.toml`): collects expired idempotency records of

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Serialize;
-use worker::{ByteStream, Context, Env, Headers, Method, Response};
+use worker::{ByteStream, Context, Env, Method, Response};
 
 use crate::config::Config;
 use crate::time::UnixMillis;
@@ -32,6 +32,8 @@ pub struct Cx {
     /// The runtime's request, used as is: converting it to `worker::Request` would read
     /// `request.cf` on every request, which costs more than most routes do.
     pub req: web_sys::Request,
+    /// The request's headers object, fetched from the request once.
+    headers: web_sys::Headers,
     /// The request URL split once: `origin`, path and query.
     url: SplitUrl,
     pub env: Env,
@@ -61,8 +63,8 @@ impl Cx {
         let method = Method::from(req.method());
         let url = SplitUrl::parse(&req.url());
         let path = url.path().to_owned();
-        let request_id = req
-            .headers()
+        let headers = req.headers();
+        let request_id = headers
             .get("cf-ray")
             .ok()
             .flatten()
@@ -70,6 +72,7 @@ impl Cx {
             .unwrap_or_else(random_id);
         Self {
             req,
+            headers,
             url,
             env,
             ctx,
@@ -124,7 +127,7 @@ impl Cx {
     /// A request header, or `None` when absent.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<String> {
-        self.req.headers().get(name).ok().flatten()
+        self.headers.get(name).ok().flatten()
     }
 
     /// The raw query string, without `?` (empty when there is none).
@@ -255,7 +258,7 @@ impl Cx {
             detail: error.and_then(ApiError::log_detail),
         };
         if let Ok(text) = serde_json::to_string(&line) {
-            worker::console_log!("{text}");
+            web_sys::console::log_1(&text.into());
         }
     }
 }
@@ -354,10 +357,12 @@ pub fn parse_json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T
         .map_err(|e| ApiError::InvalidValue(format!("The body has the wrong shape: {e}.")))
 }
 
-/// Milliseconds since the epoch from the runtime's clock (`Date.now()` on wasm).
+/// Milliseconds since the epoch from the runtime's clock (`Date.now()` on wasm; the static
+/// call, not `new Date()`, which allocates a JS object twice per request for nothing).
 #[must_use]
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // ms since 1970 fit u64
 pub fn now_millis() -> u64 {
-    worker::Date::now().as_millis()
+    js_sys::Date::now() as u64
 }
 
 /// 16 random bytes as hex, for request ids and order ids.
@@ -374,16 +379,14 @@ pub fn random_id() -> String {
 #[must_use]
 pub fn problem_response(p: &ProblemResponse) -> Response {
     let body = serde_json::to_vec(&p.problem).unwrap_or_default();
-    let headers = Headers::new();
+    let mut response = Response::builder().with_status(p.status).fixed(body);
+    let headers = response.headers_mut();
     let _ = headers.set("Content-Type", "application/problem+json");
     let _ = headers.set("Cache-Control", "no-store");
     for (name, value) in &p.headers {
         let _ = headers.set(name, value);
     }
-    Response::builder()
-        .with_status(p.status)
-        .with_headers(headers)
-        .fixed(body)
+    response
 }
 
 /// A JSON response with the given status and `Cache-Control`.
@@ -397,13 +400,13 @@ pub fn json<T: Serialize>(
 ) -> Result<Response, ApiError> {
     let body = serde_json::to_vec(value)
         .map_err(|e| ApiError::Internal(format!("serialise response: {e}")))?;
-    let headers = Headers::new();
+    // The builder's own (empty) headers object, filled in place: a second `Headers` per
+    // response would be one more JS object and call for nothing.
+    let mut response = Response::builder().with_status(status).fixed(body);
+    let headers = response.headers_mut();
     let _ = headers.set("Content-Type", "application/json");
     let _ = headers.set("Cache-Control", cache_control);
-    Ok(Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(body))
+    Ok(response)
 }
 
 /// Maps a storage failure to 503 with `Retry-After`; the message goes to the log only.

@@ -101,7 +101,7 @@ impl DurableObject for IdempotencyStore {
 
     /// Deletes expired records, then re-arms for the next expiry (if any record is left).
     async fn alarm(&self) -> worker::Result<Response> {
-        let now = worker::Date::now().as_millis();
+        let now = crate::http::now_millis();
         self.sql.exec(
             // A record still leased past retention stays until its lease ends.
             "DELETE FROM records WHERE expires_at <= ? AND locked_until <= ?",
