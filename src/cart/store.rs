@@ -34,7 +34,9 @@
 //! reads from every location, the shape of cart traffic.
 
 use serde::Serialize;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::kv::{KvError, KvStore};
 use worker::Env;
 
@@ -82,21 +84,52 @@ pub fn classify(message: &str) -> KvFailure {
 
 fn kv_error(operation: &str, e: &KvError) -> ApiError {
     let message = match e {
-        KvError::JavaScript(value) => value
-            .dyn_ref::<js_sys::Error>()
-            .map(|err| String::from(err.message()))
-            .or_else(|| value.as_string())
-            .unwrap_or_else(|| format!("{value:?}")),
+        KvError::JavaScript(value) => js_message(value),
         KvError::Serialization(err) => err.to_string(),
         KvError::InvalidKvStore(binding) => format!("no KV binding {binding}"),
     };
-    match classify(&message) {
+    kv_failure(operation, &message)
+}
+
+/// The message of a thrown JS value (an `Error`'s message, or the value itself).
+fn js_message(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|err| String::from(err.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
+fn kv_failure(operation: &str, message: &str) -> ApiError {
+    match classify(message) {
         KvFailure::RateLimited => ApiError::RateLimited { retry_after: 1 },
         KvFailure::Unavailable => ApiError::Unavailable {
             retry_after: 1,
             what: format!("kv {operation}: {message}"),
         },
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The `CARTS` namespace as the runtime hands it over, reduced to the one call every cart
+    /// request makes. `worker::kv::KvStore` looks up all five methods of the binding and builds
+    /// an options object on each use; the read path needs `get(key)` (text is the default).
+    type KvNamespace;
+
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get_text(this: &KvNamespace, key: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+fn namespace(env: &Env) -> Result<KvNamespace, ApiError> {
+    let binding = js_sys::Reflect::get(env, &JsValue::from_str(BINDING))
+        .ok()
+        .filter(|b| b.is_object())
+        .ok_or_else(|| ApiError::Unavailable {
+            retry_after: 1,
+            what: format!("no KV binding {BINDING}"),
+        })?;
+    Ok(binding.unchecked_into())
 }
 
 fn carts(env: &Env) -> Result<KvStore, ApiError> {
@@ -110,11 +143,19 @@ fn carts(env: &Env) -> Result<KvStore, ApiError> {
 /// # Errors
 /// 429 / 503 when KV fails; 500 when the stored value does not parse (a bug).
 pub async fn load(env: &Env, user_key: &str) -> Result<Cart, ApiError> {
-    let text = carts(env)?
-        .get(&key(user_key))
-        .text()
+    let promise = namespace(env)?
+        .get_text(&key(user_key))
+        .map_err(|e| kv_failure("get", &js_message(&e)))?;
+    let value = JsFuture::from(promise)
         .await
-        .map_err(|e| kv_error("get", &e))?;
+        .map_err(|e| kv_failure("get", &js_message(&e)))?;
+    let text = if value.is_null() || value.is_undefined() {
+        None
+    } else {
+        Some(value.as_string().ok_or_else(|| {
+            ApiError::Internal("kv get returned something other than text".into())
+        })?)
+    };
     match text {
         None => Ok(Cart::empty()),
         Some(text) => serde_json::from_str(&text)
@@ -158,7 +199,7 @@ pub async fn products(env: &Env, skus: &[Sku]) -> Result<Vec<Product>, ApiError>
     if skus.is_empty() {
         return Ok(Vec::new());
     }
-    let db = env.d1("DB").map_err(|e| unavailable("d1 binding DB", &e))?;
+    let db = crate::catalogue::store::database(env)?;
     crate::catalogue::store::find_many(&db, skus).await
 }
 

@@ -16,7 +16,7 @@ use super::model::{Product, Sku};
 use super::store::{self, Upserted};
 use super::write::ProductInput;
 use crate::http::precondition::{self, IfMatch, Precondition};
-use crate::http::{self, problem::ApiError, Cx};
+use crate::http::{problem::ApiError, Cx};
 
 /// `Cache-Status` (RFC 9211) of a response served from the edge cache.
 pub const CACHE_STATUS_HIT: &str = "edgecart; hit";
@@ -67,9 +67,7 @@ fn parse_sku(text: &str) -> Result<Sku, ApiError> {
 }
 
 fn database(cx: &Cx) -> Result<D1Database, ApiError> {
-    cx.env
-        .d1("DB")
-        .map_err(|e| http::unavailable("d1 binding DB", &e))
+    store::database(&cx.env)
 }
 
 /// The request's origin (`https://shop.example`): the edge cache's keys live under it.

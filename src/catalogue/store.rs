@@ -12,8 +12,8 @@
 //! Used by the cart and checkout ([`find`], [`find_many`]) to price lines.
 
 use serde::Deserialize;
-use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{D1Database, D1PreparedStatement, Env};
 
 use super::model::{Currency, Product, Sku};
 use super::write::ProductInput;
@@ -23,10 +23,28 @@ use crate::time::UnixMillis;
 /// Columns in the order [`Row`] expects.
 const COLUMNS: &str = "sku, name, description, price_minor, currency, stock, version, updated_at";
 
+/// The `DB` binding. `Env::d1` also asks the object for its constructor's name on every call
+/// (two more trips into JS) to check its type; request paths take it as configured, and
+/// `/health/ready` (which uses `Env::d1`) is where a wrong binding shows.
+///
+/// # Errors
+/// 503 when the binding is missing.
+pub fn database(env: &Env) -> Result<D1Database, ApiError> {
+    js_sys::Reflect::get(env, &JsValue::from_str("DB"))
+        .ok()
+        .filter(JsValue::is_object)
+        .map(JsCast::unchecked_into)
+        .ok_or_else(|| ApiError::Unavailable {
+            retry_after: 1,
+            what: "no D1 binding DB".into(),
+        })
+}
+
 /// D1 binds at most 100 parameters per statement.
 const MAX_PARAMS: usize = 100;
 
-/// A row as D1 hands it over, before parsing.
+/// A row before parsing: a D1 row object (`RETURNING`), or one `[sku, name, …]` array of a
+/// [`json_select`] text, in [`COLUMNS`] order (serde reads a struct from either form).
 #[derive(Deserialize)]
 struct Row {
     sku: String,
@@ -65,6 +83,39 @@ fn rows(result: &worker::D1Result) -> Result<Vec<Product>, ApiError> {
     rows.into_iter().map(Row::into_product).collect()
 }
 
+/// `SELECT` of products whose rows come back as ONE JSON text, `[[sku, name, …], …]` in
+/// [`COLUMNS`] order, built by SQLite's `json_group_array`. `filter` is the `WHERE` / `ORDER
+/// BY` / `LIMIT` tail over `products`.
+///
+/// Why: D1 hands rows to JS as objects, and turning those into Rust values crosses the wasm
+/// boundary once per column name and value (eight of each per product). One string crosses
+/// once and `serde_json` reads it in wasm. Same statement, same rows, same single round trip.
+fn json_select(filter: &str) -> String {
+    format!(
+        "SELECT json_group_array(json_array({COLUMNS})) AS rows \
+         FROM (SELECT {COLUMNS} FROM products {filter})"
+    )
+}
+
+/// Runs a [`json_select`] statement: the products in sku order (sorted here, so the order
+/// never depends on how SQLite feeds the aggregate).
+async fn json_rows(stmt: D1PreparedStatement, what: &str) -> Result<Vec<Product>, ApiError> {
+    let text: Option<String> = stmt
+        .first(Some("rows"))
+        .await
+        .map_err(|e| unavailable(what, &e))?;
+    let mut found = decode_json_rows(text.as_deref().unwrap_or("[]"))?;
+    found.sort_by(|a, b| a.sku.cmp(&b.sku));
+    Ok(found)
+}
+
+/// Parses the JSON text of [`json_select`]; a row of another shape is a logged 500.
+fn decode_json_rows(text: &str) -> Result<Vec<Product>, ApiError> {
+    let rows: Vec<Row> = serde_json::from_str(text)
+        .map_err(|e| ApiError::Internal(format!("decode product rows: {e}")))?;
+    rows.into_iter().map(Row::into_product).collect()
+}
+
 fn bind(stmt: D1PreparedStatement, values: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
     stmt.bind(values).map_err(|e| unavailable("d1 bind", &e))
 }
@@ -84,14 +135,10 @@ fn int(n: i64) -> JsValue {
 /// 503 when D1 fails; 500 when a stored row does not parse.
 pub async fn find(db: &D1Database, sku: &Sku) -> Result<Option<Product>, ApiError> {
     let stmt = bind(
-        db.prepare(format!("SELECT {COLUMNS} FROM products WHERE sku = ?1")),
+        db.prepare(json_select("WHERE sku = ?1")),
         &[text(sku.as_str())],
     )?;
-    let result = stmt
-        .all()
-        .await
-        .map_err(|e| unavailable("d1 find product", &e))?;
-    Ok(rows(&result)?.into_iter().next())
+    Ok(json_rows(stmt, "d1 find product").await?.into_iter().next())
 }
 
 /// The products among `skus` that exist, ordered by sku; unknown skus are simply absent.
@@ -107,16 +154,13 @@ pub async fn find_many(db: &D1Database, skus: &[Sku]) -> Result<Vec<Product>, Ap
     let mut found = Vec::with_capacity(wanted.len());
     for chunk in wanted.chunks(MAX_PARAMS) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM products WHERE sku IN ({}) ORDER BY sku",
+        let sql = json_select(&format!(
+            "WHERE sku IN ({}) ORDER BY sku",
             placeholders.join(", ")
-        );
+        ));
         let values: Vec<JsValue> = chunk.iter().map(|s| text(s.as_str())).collect();
-        let result = bind(db.prepare(sql), &values)?
-            .all()
-            .await
-            .map_err(|e| unavailable("d1 find products", &e))?;
-        found.extend(rows(&result)?);
+        let stmt = bind(db.prepare(sql), &values)?;
+        found.extend(json_rows(stmt, "d1 find products").await?);
     }
     Ok(found)
 }
@@ -134,23 +178,12 @@ pub async fn page(
     let limit = int(i64::from(limit));
     let stmt = match after {
         Some(after) => bind(
-            db.prepare(format!(
-                "SELECT {COLUMNS} FROM products WHERE sku > ?1 ORDER BY sku LIMIT ?2"
-            )),
+            db.prepare(json_select("WHERE sku > ?1 ORDER BY sku LIMIT ?2")),
             &[text(after.as_str()), limit],
         )?,
-        None => bind(
-            db.prepare(format!(
-                "SELECT {COLUMNS} FROM products ORDER BY sku LIMIT ?1"
-            )),
-            &[limit],
-        )?,
+        None => bind(db.prepare(json_select("ORDER BY sku LIMIT ?1")), &[limit])?,
     };
-    let result = stmt
-        .all()
-        .await
-        .map_err(|e| unavailable("d1 list products", &e))?;
-    rows(&result)
+    json_rows(stmt, "d1 list products").await
 }
 
 #[derive(Deserialize)]
@@ -334,5 +367,53 @@ pub async fn delete(
     match results.next() {
         Some(r) => generation_of(&r).map(Some),
         None => Err(ApiError::Internal("generation bump missing".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_rows_decode_in_column_order_and_refuse_other_shapes() {
+        let text = r#"[["tea-sencha-100g","Sencha, 100 g","A green \"tea\".",1250,"EUR",42,3,"2026-11-29T08:00:00Z"]]"#;
+        let found = decode_json_rows(text).unwrap_or_default();
+        let summary: Vec<_> = found
+            .iter()
+            .map(|p| {
+                (
+                    p.sku.as_str(),
+                    p.description.as_str(),
+                    p.price_minor,
+                    p.stock,
+                    p.version,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [("tea-sencha-100g", "A green \"tea\".", 1250, 42, 3)]
+        );
+        assert!(decode_json_rows("[]").is_ok_and(|p| p.is_empty()));
+        for bad in [
+            "",
+            "{}",
+            r#"[["tea",1250]]"#,
+            r#"[["BAD SKU","n","d",1,"EUR",1,1,"2026-11-29T08:00:00Z"]]"#,
+            r#"[["tea","n","d",1,"XXX",1,1,"2026-11-29T08:00:00Z"]]"#,
+            r#"[["tea","n","d",1.5,"EUR",1,1,"2026-11-29T08:00:00Z"]]"#,
+        ] {
+            assert!(
+                matches!(decode_json_rows(bad), Err(ApiError::Internal(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_select_wraps_the_filter_in_one_aggregate() {
+        let sql = json_select("WHERE sku = ?1");
+        assert!(sql.starts_with("SELECT json_group_array(json_array(sku, name, description,"));
+        assert!(sql.ends_with("FROM (SELECT sku, name, description, price_minor, currency, stock, version, updated_at FROM products WHERE sku = ?1)"));
     }
 }

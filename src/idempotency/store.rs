@@ -42,9 +42,7 @@ impl RecordStore {
                     .map_err(|e| unavailable("idempotency object", &e))?;
                 Ok(Self::DurableObject(stub))
             }
-            IdempotencyBackend::D1 => Ok(Self::D1(
-                env.d1("DB").map_err(|e| unavailable("d1 binding", &e))?,
-            )),
+            IdempotencyBackend::D1 => Ok(Self::D1(crate::catalogue::store::database(env)?)),
         }
     }
 

@@ -23,7 +23,7 @@ use super::model::{short_of, CheckoutRequest, Order, OrderId, PageQuery, Refusal
 use super::store::{self, CommitFailure, NewOrder};
 use crate::auth::authenticate;
 use crate::config::Config;
-use crate::http::{self, problem::ApiError, random_id, unavailable, Cx, PRIVATE_NO_STORE};
+use crate::http::{self, problem::ApiError, random_id, Cx, PRIVATE_NO_STORE};
 use crate::idempotency::key::{Fingerprint, IdempotencyKey, RecordKey};
 use crate::idempotency::machine::{NextAction, Policy, Release, StoredResponse};
 use crate::idempotency::store::RecordStore;
@@ -133,7 +133,7 @@ pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
 pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     let identity = authenticate(cx).await?;
     let query = PageQuery::parse(&cx.query())?;
-    let db = cx.env.d1("DB").map_err(|e| unavailable("d1 binding", &e))?;
+    let db = crate::catalogue::store::database(&cx.env)?;
     let (items, next) = store::page(&db, &identity.user_key(), &query).await?;
     http::json(
         200,
@@ -152,7 +152,7 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
 pub async fn get(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
     let identity = authenticate(cx).await?;
     let id = OrderId::parse(id).ok_or(ApiError::NotFound)?;
-    let db = cx.env.d1("DB").map_err(|e| unavailable("d1 binding", &e))?;
+    let db = crate::catalogue::store::database(&cx.env)?;
     let order = store::find(&db, &identity.user_key(), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -173,7 +173,7 @@ impl Checkout<'_> {
     /// Places the order (or finds the one a crashed attempt placed) and empties the cart.
     /// `wrote` turns true once the D1 write may have happened.
     async fn run(&self, cx: &Cx, wrote: &mut bool) -> Result<Order, ApiError> {
-        let db = cx.env.d1("DB").map_err(|e| unavailable("d1 binding", &e))?;
+        let db = crate::catalogue::store::database(&cx.env)?;
         if self.resumed {
             if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
                 *wrote = true;
