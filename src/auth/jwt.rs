@@ -7,7 +7,6 @@
 //! The algorithm is never read from the token to pick how to verify: the key entry chosen by
 //! `kid` carries it, and the header `alg` must merely equal it (RFC 8725 §3.1).
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::{Map, Value};
 
 use super::claims::{check_claims, check_dates, numeric_date, Dates, Policy, Refusal};
@@ -54,7 +53,7 @@ pub fn parse(token: &str, policy: &Policy, now: UnixMillis) -> Result<PendingJwt
     else {
         return Err(Refusal::Malformed);
     };
-    let decode = |s: &str| Base64UrlUnpadded::decode_vec(s).map_err(|_| Refusal::Malformed);
+    let decode = |s: &str| super::base64url::decode(s).ok_or(Refusal::Malformed);
     let header = parse_object(&decode(h64)?).map_err(|_| Refusal::Malformed)?;
     let (alg, kid) = check_header(&header)?;
     let claims = parse_object(&decode(p64)?).map_err(|_| Refusal::Malformed)?;

@@ -16,6 +16,7 @@
 //! - [`remote`]: the `JWT_JWKS_URL` key set (fetch, Cache API copy, cooldown).
 //! - this file: [`authenticate`] for handlers; [`handlers`]: `GET /me`, `POST /dev/token`.
 
+pub mod base64url;
 pub mod bearer;
 pub mod blake2b;
 pub mod claims;

@@ -5,7 +5,6 @@
 //! implicit assertion. Dates are RFC 3339 strings. A JSON footer may name the key by its
 //! PASERK id (`{"kid": "k4.pid.…"}`); then only that key is tried.
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::Value;
 
 use super::claims::{check_claims, check_dates, rfc3339_date, Dates, Policy, Refusal};
@@ -55,7 +54,7 @@ pub fn parse(token: &str, policy: &Policy, now: UnixMillis) -> Result<PendingPas
     let (Some(body64), footer64, None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Refusal::Malformed);
     };
-    let decode = |s: &str| Base64UrlUnpadded::decode_vec(s).map_err(|_| Refusal::Malformed);
+    let decode = |s: &str| super::base64url::decode(s).ok_or(Refusal::Malformed);
     let body = decode(body64)?;
     let footer = match footer64 {
         None => Vec::new(),
