@@ -42,10 +42,10 @@ pub fn preflight(cx: &mut Cx) -> Result<Response, ApiError> {
 /// any origin is configured). A response that already carries `Access-Control-Allow-Origin` (a
 /// preflight answer) is left as it is.
 pub fn decorate(config: &Config, origin: Option<&str>, headers: &Headers) {
-    if headers.has("Access-Control-Allow-Origin").unwrap_or(false) {
+    let decision = policy::decide(&config.cors_allow_origins, origin);
+    if decision == Decision::Off || headers.has("Access-Control-Allow-Origin").unwrap_or(false) {
         return;
     }
-    let decision = policy::decide(&config.cors_allow_origins, origin);
     apply(headers, &decision, Exchange::Actual);
 }
 
