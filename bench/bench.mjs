@@ -16,7 +16,8 @@
 //
 // Environment: BENCH_SECONDS (per wrk run, default 3), BENCH_ROUNDS (default 5),
 // BENCH_CONNECTIONS (default 8), BENCH_QUICK=1 (1 s, 1 round, 1 start-up sample: a smoke run),
-// BENCH_ONLY=me,cart (scenario name prefixes), BENCH_OUT (results folder, default bench/results).
+// BENCH_ONLY=me,cart (scenario name prefixes), BENCH_OUT (results folder, default bench/results),
+// BENCH_PAIRING=concurrent (run each scenario's targets at the same time instead of in turn).
 //
 // Only 127.0.0.1 is ever benchmarked. Nothing here is a test: timings never gate anything.
 import { Miniflare } from 'miniflare';
@@ -45,6 +46,11 @@ const OUT = process.env.BENCH_OUT ?? join(ROOT, 'bench', 'results');
 // A/A mode: the reference plays edgecart too, so every ratio should be 1.0; the spread shows
 // how much of a difference this machine can resolve.
 const AA = process.env.BENCH_AA === '1';
+// Pairing: `alternating` (default) runs a scenario's targets one after the other, reversing
+// the order every round; `concurrent` runs them at the same time, each with its own wrk, so
+// both see the same moment of a shared machine (each gets part of the cores; the ratio is
+// of throughput under equal contention).
+const PAIRING = process.env.BENCH_PAIRING === 'concurrent' ? 'concurrent' : 'alternating';
 
 export const ISSUER = 'https://edgecart.test';
 export const AUDIENCE = 'edgecart';
@@ -714,8 +720,12 @@ async function main() {
       log(`round ${round + 1}/${ROUNDS}`);
       for (const s of runnable) {
         const order = round % 2 ? [...s.targets].reverse() : s.targets;
-        for (const t of order) {
-          const r = await runTarget(s, t, SECONDS);
+        const runs =
+          PAIRING === 'concurrent'
+            ? await Promise.all(order.map((t) => runTarget(s, t, SECONDS)))
+            : [];
+        for (const [i, t] of order.entries()) {
+          const r = PAIRING === 'concurrent' ? runs[i] : await runTarget(s, t, SECONDS);
           results[s.name][t.label].push(r);
           const bad = (t.expect?.some((x) => x >= 300) ? 0 : r.non2xx) + r.socketErrors;
           log(`  ${s.name.padEnd(14)} ${t.label.padEnd(16)} ${fmt(r.rps).padStart(7)} req/s  ${fmt(r.cpuUsPerReq).padStart(5)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms${bad ? `  (${bad} errors/non-2xx)` : ''}`);
@@ -762,7 +772,7 @@ async function main() {
 
     const report = {
       date: new Date().toISOString(),
-      settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, threads: 1, quick: QUICK, aa: AA },
+      settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, threads: 1, quick: QUICK, aa: AA, pairing: PAIRING },
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
       wasm: sizes,
       startup_ms: Object.fromEntries(Object.entries(startup).map(([k, v]) => [k, { median: v.median, samples: v.samples.map(Math.round) }])),
@@ -790,7 +800,10 @@ function markdown(r) {
   lines.push('');
   lines.push(
     `workerd through Miniflare on 127.0.0.1, wrk 1 thread, ${r.settings.connections} connections, ` +
-      `${r.settings.seconds} s per run, ${r.settings.rounds} round(s) alternating the order; ` +
+      `${r.settings.seconds} s per run, ${r.settings.rounds} round(s) ` +
+      (r.settings.pairing === 'concurrent'
+        ? 'with the compared workers loaded at the same time (concurrent pairing); '
+        : 'alternating the order; ') +
       `${r.machine.cpus} CPUs shared with wrk, Node ${r.machine.node}. Ratios are the median of the ` +
       'per-round ratios (paired runs), with their range. CPU µs/req is the user + system time of ' +
       "the worker's workerd process (which also runs Miniflare's KV, D1 and Cache simulators) per " +
