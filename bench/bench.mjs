@@ -448,8 +448,14 @@ function scenarios(tokens) {
       targets: [
         { label: 'edgecart', worker: 'edgecart', path: '/cart', headers: bearer('ES256') },
         { label: 'reference', worker: 'reference', path: '/cart', headers: bearer('ES256') },
+        // For information: the reference writing the same per-request log line as edgecart
+        // (the goal is against the plain reference).
+        { label: 'reference+log', worker: 'reference-log', path: '/cart', headers: bearer('ES256') },
       ],
-      ratios: [['edgecart', 'reference', 1.0]],
+      ratios: [
+        ['edgecart', 'reference', 1.0],
+        ['edgecart', 'reference+log', null],
+      ],
       same: true,
     },
   ];
