@@ -9,7 +9,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 # Tests and the dev server restart wrangler often; they set this to reuse a fresh build.
-if [ -n "${EDGECART_SKIP_BUILD:-}" ] && [ -f build/index.js ] && [ -f build/entry.mjs ]; then
+if [ -n "${EDGECART_SKIP_BUILD:-}" ] && [ -f build/index.js ]; then
+  cp src/entry.mjs build/entry.mjs
   exit 0
 fi
 worker-build --release

@@ -7,11 +7,15 @@
 // entrypoint), so it exports a plain module-syntax handler object calling the same generated
 // functions.
 //
-// Recovery from a panic stays worker-build's: a Rust panic aborts the wasm instance and the
-// worker crate's panic hook sets `__worker_init_state.criticalError`; the class wrapper
-// re-creates the instance before the next call. So after a panic, the next request goes
-// through the class wrapper once (which re-initialises and clears the flag), and the fast
-// path resumes after it. tests/worker/foundation.test.mjs checks a panic costs one request.
+// Recovery from a panic has two routes, both kept:
+// - the worker crate's panic hook sets `__worker_init_state.criticalError` (it wraps our
+//   `#[event(start)]` hook, which runs first); then the next request goes once through
+//   worker-build's class wrapper, which re-creates the wasm instance and clears the flag, and
+//   the fast path resumes after it;
+// - wasm-bindgen's glue marks the instance terminated after any trap that passes through it
+//   and re-creates it on the next call (`--experimental-reset-state-function`).
+// tests/worker/foundation.test.mjs checks that a panic costs one request (either route would
+// pass it; the first version of this file, with neither, did not: the next request hung).
 //
 // The Durable Object class is exported as worker-build wraps it (one construction per object,
 // not per request).
@@ -19,13 +23,14 @@ import Entrypoint, { IdempotencyStore } from './index.js';
 
 const { fetch: rustFetch, scheduled: rustScheduled } = Entrypoint.prototype;
 const initState = globalThis.__worker_init_state;
-if (typeof rustFetch !== 'function' || typeof rustScheduled !== 'function') {
-  // A worker-build that changed its output shape: fail at deploy/start, not per request.
-  throw new Error('edgecart entry: build/index.js does not expose fetch and scheduled handlers');
+if (typeof rustFetch !== 'function' || typeof rustScheduled !== 'function' || typeof initState !== 'object') {
+  // A worker-build or worker crate that changed its output shape: fail at deploy/start, not
+  // per request.
+  throw new Error('edgecart entry: build/index.js does not expose the handlers and init state it wraps');
 }
 
 /** Whether the last call panicked: then worker-build's wrapper must re-initialise first. */
-const aborted = () => initState === undefined || initState.criticalError;
+const aborted = () => initState.criticalError;
 
 export default {
   fetch(request, env, ctx) {

@@ -8,11 +8,15 @@
 //! they differ in cost: `queueMicrotask` is a host API that wraps each callback (for async
 //! context tracking and error reporting), while a promise reaction stays inside V8. A request
 //! resumes four to six times, and the measured difference on `GET /cart` was about 100 µs of
-//! CPU per request (`bench/`, README "Speed").
+//! CPU per request (`bench/`, README "Measured figures"). One difference in failure: a trap
+//! inside the queue now surfaces as an unhandled promise rejection, not as an `error` event;
+//! recovery does not depend on that event (the panic hook sets the re-initialisation flag,
+//! and wasm-bindgen's glue marks a trapped instance for re-creation; see `src/entry.mjs`).
 //!
 //! [`prefer_promise_jobs`] therefore creates the queue once, at start-up (and again after a
 //! re-initialisation following a panic, since `start` runs again), with `queueMicrotask`
-//! hidden for the duration of that one synchronous call and restored right after. Nothing
+//! hidden for the duration of that one synchronous call and put back exactly as it was right
+//! after (an own property is set back; a shadow over an inherited one is deleted). Nothing
 //! else runs in between, so no other code can observe the global missing. If the global
 //! cannot be hidden (a frozen global), the queue simply keeps `queueMicrotask`: slower, just as
 //! correct.
@@ -29,10 +33,19 @@ pub fn prefer_promise_jobs() {
         wasm_bindgen_futures::spawn_local(async {});
         return;
     };
+    let own = js_sys::Object::has_own(&global, &name);
     let hidden = Reflect::set(&global, &name, &JsValue::UNDEFINED).unwrap_or(false);
     // The first spawned future creates the queue, which looks at `queueMicrotask` now.
     wasm_bindgen_futures::spawn_local(async {});
     if hidden {
-        let _ = Reflect::set(&global, &name, &saved);
+        let restored = if own {
+            Reflect::set(&global, &name, &saved)
+        } else {
+            Reflect::delete_property(&global, &name)
+        };
+        if !restored.unwrap_or(false) {
+            // Never leave the global hidden: fall back to an own property holding the original.
+            let _ = Reflect::set(&global, &name, &saved);
+        }
     }
 }

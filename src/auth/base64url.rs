@@ -1,7 +1,7 @@
 //! Strict, unpadded base64url decoding (RFC 4648 §5) for the segments of bearer tokens.
 //!
 //! Pure. Accepts exactly what `base64ct::Base64UrlUnpadded` accepts (the property tests in
-//! `tests/auth_tokens.rs` compare the two on random input): only `A–Z a–z 0–9 - _`, no
+//! `tests/base64url.rs` compare the two on random input): only `A–Z a–z 0–9 - _`, no
 //! padding, no length of the form 4k + 1, and zero bits after the last byte (one canonical
 //! text per byte string). It is not constant-time: a token is presented by
 //! its holder, so the time taken to decode it tells nobody anything they do not have. Key

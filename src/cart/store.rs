@@ -141,7 +141,7 @@ fn carts(env: &Env) -> Result<KvStore, ApiError> {
 /// expired).
 ///
 /// # Errors
-/// 429 / 503 when KV fails; 500 when the stored value does not parse (a bug).
+/// 429 / 503 when KV fails; 500 when the stored value is not text or does not parse (a bug).
 pub async fn load(env: &Env, user_key: &str) -> Result<Cart, ApiError> {
     let promise = namespace(env)?
         .get_text(&key(user_key))

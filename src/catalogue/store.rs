@@ -12,7 +12,7 @@
 //! Used by the cart and checkout ([`find`], [`find_many`]) to price lines.
 
 use serde::Deserialize;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use super::model::{Currency, Product, Sku};
@@ -23,21 +23,13 @@ use crate::time::UnixMillis;
 /// Columns in the order [`Row`] expects.
 const COLUMNS: &str = "sku, name, description, price_minor, currency, stock, version, updated_at";
 
-/// The `DB` binding. `Env::d1` also asks the object for its constructor's name on every call
-/// (two more trips into JS) to check its type; request paths take it as configured, and
-/// `/health/ready` (which uses `Env::d1`) is where a wrong binding shows.
+/// The `DB` binding, type-checked by `Env::d1` (a binding of another type would otherwise
+/// reach workers-rs's `prepare`, which panics on it).
 ///
 /// # Errors
-/// 503 when the binding is missing.
+/// 503 when the binding is missing or is not a D1 database.
 pub fn database(env: &Env) -> Result<D1Database, ApiError> {
-    js_sys::Reflect::get(env, &JsValue::from_str("DB"))
-        .ok()
-        .filter(JsValue::is_object)
-        .map(JsCast::unchecked_into)
-        .ok_or_else(|| ApiError::Unavailable {
-            retry_after: 1,
-            what: "no D1 binding DB".into(),
-        })
+    env.d1("DB").map_err(|e| unavailable("d1 binding DB", &e))
 }
 
 /// D1 binds at most 100 parameters per statement.
@@ -90,6 +82,11 @@ fn rows(result: &worker::D1Result) -> Result<Vec<Product>, ApiError> {
 /// Why: D1 hands rows to JS as objects, and turning those into Rust values crosses the wasm
 /// boundary once per column name and value (eight of each per product). One string crosses
 /// once and `serde_json` reads it in wasm. Same statement, same rows, same single round trip.
+///
+/// Size: the text is one SQLite value, and D1 caps a value at 2 MB. The largest page
+/// (`listing::MAX_LIMIT` = 100 products with a 200-character name and a 2,000-character
+/// description, 4 bytes per character at worst) is about 0.9 MB; raising those limits must
+/// keep this under 2 MB.
 fn json_select(filter: &str) -> String {
     format!(
         "SELECT json_group_array(json_array({COLUMNS})) AS rows \
@@ -98,7 +95,8 @@ fn json_select(filter: &str) -> String {
 }
 
 /// Runs a [`json_select`] statement: the products in sku order (sorted here, so the order
-/// never depends on how SQLite feeds the aggregate).
+/// never depends on how SQLite feeds the aggregate; skus are lower-case ASCII, so this is the
+/// byte order SQLite's `ORDER BY sku` and the listing cursors use).
 async fn json_rows(stmt: D1PreparedStatement, what: &str) -> Result<Vec<Product>, ApiError> {
     let text: Option<String> = stmt
         .first(Some("rows"))
@@ -154,10 +152,9 @@ pub async fn find_many(db: &D1Database, skus: &[Sku]) -> Result<Vec<Product>, Ap
     let mut found = Vec::with_capacity(wanted.len());
     for chunk in wanted.chunks(MAX_PARAMS) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-        let sql = json_select(&format!(
-            "WHERE sku IN ({}) ORDER BY sku",
-            placeholders.join(", ")
-        ));
+        // No ORDER BY: without a LIMIT it would not bind the aggregate's order anyway;
+        // `json_rows` sorts.
+        let sql = json_select(&format!("WHERE sku IN ({})", placeholders.join(", ")));
         let values: Vec<JsValue> = chunk.iter().map(|s| text(s.as_str())).collect();
         let stmt = bind(db.prepare(sql), &values)?;
         found.extend(json_rows(stmt, "d1 find products").await?);
