@@ -8,10 +8,7 @@
 //! they differ in cost: `queueMicrotask` is a host API that wraps each callback (for async
 //! context tracking and error reporting), while a promise reaction stays inside V8. A request
 //! resumes four to six times, and the measured difference on `GET /cart` was about 100 µs of
-//! CPU per request (`bench/`, README "Measured figures"). One difference in failure: a trap
-//! inside the queue now surfaces as an unhandled promise rejection, not as an `error` event;
-//! recovery does not depend on that event (the panic hook sets the re-initialisation flag,
-//! and wasm-bindgen's glue marks a trapped instance for re-creation; see `src/entry.mjs`).
+//! CPU per request (`bench/`, README "Measured figures").
 //!
 //! [`prefer_promise_jobs`] therefore creates the queue once, at start-up (and again after a
 //! re-initialisation following a panic, since `start` runs again), with `queueMicrotask`
@@ -20,6 +17,11 @@
 //! else runs in between, so no other code can observe the global missing. If the global
 //! cannot be hidden (a frozen global), the queue simply keeps `queueMicrotask`: slower, just as
 //! correct.
+//!
+//! One difference in failure: a trap inside the queue now surfaces as an unhandled promise
+//! rejection, not as an `error` event. Recovery does not depend on that event (the panic hook
+//! sets the re-initialisation flag, and wasm-bindgen's glue marks a trapped instance for
+//! re-creation; see `src/entry.mjs`).
 
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
