@@ -38,14 +38,18 @@ pub fn preflight(cx: &mut Cx) -> Result<Response, ApiError> {
         .empty())
 }
 
-/// Adds the CORS response headers for `origin` when it is allowed (and `Vary: Origin` whenever
-/// any origin is configured). A response that already carries `Access-Control-Allow-Origin` (a
-/// preflight answer) is left as it is.
-pub fn decorate(config: &Config, origin: Option<&str>, headers: &Headers) {
-    let decision = policy::decide(&config.cors_allow_origins, origin);
-    if decision == Decision::Off || headers.has("Access-Control-Allow-Origin").unwrap_or(false) {
+/// Adds the CORS response headers for the request's origin when it is allowed (and
+/// `Vary: Origin` whenever any origin is configured). A response that already carries
+/// `Access-Control-Allow-Origin` (a preflight answer) is left as it is. Without configured
+/// origins nothing is added and nothing is read: `origin` is only called when needed.
+pub fn decorate(config: &Config, origin: impl FnOnce() -> Option<String>, headers: &Headers) {
+    if config.cors_allow_origins.is_empty()
+        || headers.has("Access-Control-Allow-Origin").unwrap_or(false)
+    {
         return;
     }
+    let origin = origin();
+    let decision = policy::decide(&config.cors_allow_origins, origin.as_deref());
     apply(headers, &decision, Exchange::Actual);
 }
 

@@ -214,14 +214,9 @@ impl Cx {
         let status = response.status_code();
         let _ = response.headers_mut().set("X-Request-Id", &self.request_id);
         // Request-dependent headers go on last, after any edge-cache lookup or store.
-        // Without configured origins CORS adds nothing: the Origin header is not even read.
-        let cors_on = self
-            .config()
-            .is_ok_and(|c| !c.cors_allow_origins.is_empty());
-        if cors_on {
-            let origin = self.header("origin");
-            if let Ok(config) = self.config() {
-                crate::cors::decorate(config, origin.as_deref(), response.headers_mut());
+        if self.config().is_ok() {
+            if let Some(config) = self.config.clone() {
+                crate::cors::decorate(&config, || self.header("origin"), response.headers_mut());
             }
         }
         if self.method == Method::Head {
