@@ -22,6 +22,18 @@ pub enum IdempotencyBackend {
     D1,
 }
 
+/// Which requests write a log line (`LOG_REQUESTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestLog {
+    /// Only requests answered with a problem (status 400 and above). Workers Logs' invocation
+    /// logs (`[observability]` in `wrangler.toml`) already record every request's method,
+    /// URL, status and timing; a line from the worker adds what they lack: the problem type,
+    /// the route template and, for a 500, the detail.
+    Problems,
+    /// Every request.
+    All,
+}
+
 /// A secret value: printable only on purpose, never by `{:?}`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -74,6 +86,7 @@ pub struct Config {
     pub idempotency_backend: IdempotencyBackend,
     pub idempotency_lease_seconds: u64,
     pub idempotency_retention_seconds: u64,
+    pub log_requests: RequestLog,
 }
 
 /// A variable that is present but unusable.
@@ -102,7 +115,7 @@ impl From<ConfigError> for crate::http::problem::ApiError {
 pub const SECRET_NAMES: [&str; 1] = ["DEV_TOKEN_KEY"];
 
 /// Names of the plain variables.
-pub const VAR_NAMES: [&str; 18] = [
+pub const VAR_NAMES: [&str; 19] = [
     "ENVIRONMENT",
     "JWT_ISSUER",
     "JWT_AUDIENCE",
@@ -121,6 +134,7 @@ pub const VAR_NAMES: [&str; 18] = [
     "IDEMPOTENCY_BACKEND",
     "IDEMPOTENCY_LEASE_SECONDS",
     "IDEMPOTENCY_RETENTION_SECONDS",
+    "LOG_REQUESTS",
 ];
 
 impl Config {
@@ -149,6 +163,11 @@ impl Config {
                     "expected `durable_object` or `d1`",
                 ))
             }
+        };
+        let log_requests = match get("LOG_REQUESTS").as_deref() {
+            None | Some("problems") => RequestLog::Problems,
+            Some("all") => RequestLog::All,
+            Some(_) => return Err(err("LOG_REQUESTS", "expected `problems` or `all`")),
         };
         let jwt_jwks_url = get("JWT_JWKS_URL");
         if let Some(url) = &jwt_jwks_url {
@@ -195,6 +214,7 @@ impl Config {
                 60,
                 2_592_000,
             )?,
+            log_requests,
         })
     }
 
@@ -316,6 +336,7 @@ mod tests {
             (30, 86_400)
         );
         assert!(c.cors_allow_origins.is_empty());
+        assert_eq!(c.log_requests, RequestLog::Problems);
     }
 
     #[test]
@@ -368,6 +389,16 @@ mod tests {
                 .unwrap()
                 .idempotency_backend,
             IdempotencyBackend::D1
+        );
+        assert_eq!(
+            parse(&[("LOG_REQUESTS", "everything")])
+                .unwrap_err()
+                .variable,
+            "LOG_REQUESTS"
+        );
+        assert_eq!(
+            parse(&[("LOG_REQUESTS", "all")]).unwrap().log_requests,
+            RequestLog::All
         );
     }
 

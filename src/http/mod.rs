@@ -2,8 +2,8 @@
 //!
 //! This is where `worker` types live. Handlers get a [`Cx`] holding the request, the bindings,
 //! the one `now` of the request and its id; they return `Result<Response, ApiError>`, and
-//! [`Cx::finish`] turns errors into problem+json, adds the request id and writes the single
-//! log line of the request.
+//! [`Cx::finish`] turns errors into problem+json, adds the request id and writes the request's
+//! one log line (for problem responses only, unless `LOG_REQUESTS=all`).
 
 pub mod precondition;
 pub mod problem;
@@ -200,7 +200,8 @@ impl Cx {
         parse_json_body(&bytes)
     }
 
-    /// Turns a handler's result into the response sent, and writes the request's log line.
+    /// Turns a handler's result into the response sent, and writes the request's log line
+    /// (status 400 and above, or every request with `LOG_REQUESTS=all`).
     /// A request body the handler never read (a refusal before parsing) is drained first, up
     /// to [`DRAIN_LIMIT_BYTES`]: answering while the client is still uploading makes the
     /// runtime close the connection, and a client reusing it would see its next request fail.
@@ -227,8 +228,18 @@ impl Cx {
                 .with_headers(headers)
                 .empty();
         }
-        self.log(status, error.as_ref());
+        if status >= 400 || self.logs_every_request() {
+            self.log(status, error.as_ref());
+        }
         response
+    }
+
+    /// Whether `LOG_REQUESTS=all` asks for a line for every request (a configuration that does
+    /// not parse answers 500, which is logged anyway).
+    fn logs_every_request(&self) -> bool {
+        self.config
+            .as_deref()
+            .is_some_and(|c| c.log_requests == crate::config::RequestLog::All)
     }
 
     async fn drain_unread_body(&mut self) {

@@ -111,18 +111,43 @@ describe('the foundation', () => {
     assert.equal(next.status, 200);
   });
 
-  test('each request writes one JSON log line with route template, status and request id', async () => {
-    const res = await w.fetch('/problems/out-of-stock', { headers: { authorization: 'Bearer secret-token-value' } });
-    const id = res.headers.get('x-request-id');
+  test('by default only problem responses write a log line, one JSON line each', async () => {
+    const ok = await w.fetch('/problems/out-of-stock', { headers: { authorization: 'Bearer secret-token-value' } });
+    assert.equal(ok.status, 200);
+    const refused = await w.fetch('/cart', { headers: { authorization: 'Bearer secret-token-value' } });
+    assert.equal(refused.status, 401);
     await new Promise((r) => setTimeout(r, 200));
-    const lines = w.logs.filter((l) => l.includes(id));
+    const linesOf = (res) => w.logs.filter((l) => l.includes(res.headers.get('x-request-id')));
+    assert.equal(linesOf(ok).length, 0, w.logs.join('\n'));
+    const lines = linesOf(refused);
     assert.equal(lines.length, 1, w.logs.join('\n'));
     const entry = JSON.parse(lines[0].slice(lines[0].indexOf('{')));
     assert.equal(entry.method, 'GET');
-    assert.equal(entry.route, '/problems/{kind}');
-    assert.equal(entry.status, 200);
+    assert.equal(entry.route, '/cart');
+    assert.equal(entry.status, 401);
+    assert.equal(entry.problem, 'invalid-token');
     assert.equal(typeof entry.duration_ms, 'number');
     assert.ok(!w.logs.some((l) => l.includes('secret-token-value')));
+  });
+
+  test('LOG_REQUESTS=all writes one line for every request, with route template, status and request id', async () => {
+    const all = await startWorker({ vars: { LOG_REQUESTS: 'all' } });
+    try {
+      const res = await all.fetch('/problems/out-of-stock', { headers: { authorization: 'Bearer secret-token-value' } });
+      const id = res.headers.get('x-request-id');
+      await new Promise((r) => setTimeout(r, 200));
+      const lines = all.logs.filter((l) => l.includes(id));
+      assert.equal(lines.length, 1, all.logs.join('\n'));
+      const entry = JSON.parse(lines[0].slice(lines[0].indexOf('{')));
+      assert.equal(entry.method, 'GET');
+      assert.equal(entry.route, '/problems/{kind}');
+      assert.equal(entry.status, 200);
+      assert.equal(entry.request_id, id);
+      assert.equal(typeof entry.duration_ms, 'number');
+      assert.ok(!all.logs.some((l) => l.includes('secret-token-value')));
+    } finally {
+      await all.stop();
+    }
   });
 
   test('a cf-ray header becomes the request id', async () => {
