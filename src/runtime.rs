@@ -51,3 +51,176 @@ pub fn prefer_promise_jobs() {
         }
     }
 }
+
+/// Awaits a JS promise: `settled(promise).await` is `JsFuture::from(promise).await` without
+/// its per-await cost.
+///
+/// `JsFuture` builds two wasm-bindgen closures for every promise (each a heap box, a JS
+/// wrapper registered with a `FinalizationRegistry`, and a call back into wasm to drop it).
+/// Here the promise is handed to a four-line JS function together with a slot number; its
+/// two reactions call one callback made once per wasm instance, which stores the outcome in
+/// the slot and wakes the waiting task. The request's work is the same; only the bookkeeping
+/// around each `await` shrinks (a `GET /cart` awaits three promises).
+///
+/// Slots live in a per-isolate table that holds only promises in flight: a slot is reused
+/// once both its promise has settled and its future is done with it, so a late settlement
+/// never reaches another await. A future dropped before its promise settles leaves the slot
+/// marked abandoned; the settlement then frees it.
+#[must_use]
+pub fn settled(promise: &js_sys::Promise) -> Settled {
+    let slot = SLOTS.with(|s| s.borrow_mut().take());
+    RESUME.with(|resume| settle_js(promise, slot, resume));
+    Settled { slot, done: false }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function settle(promise, slot, resume) {
+  promise.then((value) => resume(slot, value, false), (error) => resume(slot, error, true));
+}")]
+extern "C" {
+    #[wasm_bindgen(js_name = settle)]
+    fn settle_js(promise: &js_sys::Promise, slot: u32, resume: &js_sys::Function);
+}
+
+enum Slot {
+    Free,
+    /// Not settled yet; the waker of the task awaiting it, once polled.
+    Waiting(Option<std::task::Waker>),
+    Settled(Result<JsValue, JsValue>),
+    /// Its future was dropped first; the settlement frees the slot.
+    Abandoned,
+}
+
+#[derive(Default)]
+struct Slots {
+    entries: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    fn take(&mut self) -> u32 {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.entries.push(Slot::Free);
+            u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
+        });
+        if let Some(entry) = self.entries.get_mut(slot as usize) {
+            *entry = Slot::Waiting(None);
+        }
+        slot
+    }
+
+    fn release(&mut self, slot: u32) {
+        if let Some(entry) = self.entries.get_mut(slot as usize) {
+            *entry = Slot::Free;
+            self.free.push(slot);
+        }
+    }
+}
+
+thread_local! {
+    /// Promises in flight in this isolate (see [`settled`]). Not per-user state: a result
+    /// stays only from its promise's settlement to the next poll of the future awaiting it,
+    /// inside the request that made it; then the slot is empty again.
+    static SLOTS: std::cell::RefCell<Slots> = std::cell::RefCell::new(Slots::default());
+    /// The one callback every settlement calls, made once per wasm instance and kept: a
+    /// function, the same for every user, so not per-user state.
+    static RESUME: js_sys::Function = {
+        let resume = wasm_bindgen::closure::Closure::<dyn FnMut(u32, JsValue, bool)>::new(resume);
+        wasm_bindgen::JsCast::unchecked_into(resume.into_js_value())
+    };
+}
+
+fn resume(slot: u32, value: JsValue, failed: bool) {
+    let waker = SLOTS.with(|s| {
+        let mut slots = s.borrow_mut();
+        let entry = slots.entries.get_mut(slot as usize)?;
+        match std::mem::replace(entry, Slot::Free) {
+            Slot::Waiting(waker) => {
+                *entry = Slot::Settled(if failed { Err(value) } else { Ok(value) });
+                waker
+            }
+            Slot::Abandoned => {
+                slots.release(slot);
+                None
+            }
+            // A promise settles once; anything else would be a bookkeeping bug, left alone.
+            other @ (Slot::Free | Slot::Settled(_)) => {
+                *entry = other;
+                None
+            }
+        }
+    });
+    // Woken outside the borrow: the task is polled later, from the task queue.
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// The future of [`settled`]: the promise's value, or its rejection as `Err`.
+pub struct Settled {
+    slot: u32,
+    done: bool,
+}
+
+impl std::future::Future for Settled {
+    type Output = Result<JsValue, JsValue>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let slot = self.slot;
+        let outcome = SLOTS.with(|s| {
+            let mut slots = s.borrow_mut();
+            let Some(entry) = slots.entries.get_mut(slot as usize) else {
+                return Some(Err(JsValue::from_str("promise slot lost")));
+            };
+            match std::mem::replace(entry, Slot::Free) {
+                Slot::Waiting(mut waker) => {
+                    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        waker = Some(cx.waker().clone());
+                    }
+                    *entry = Slot::Waiting(waker);
+                    None
+                }
+                Slot::Settled(result) => {
+                    slots.release(slot);
+                    Some(result)
+                }
+                // Only a bookkeeping bug gets here: an error, never a hang (the slot is left
+                // as it was).
+                other @ (Slot::Free | Slot::Abandoned) => {
+                    *entry = other;
+                    Some(Err(JsValue::from_str("promise slot lost")))
+                }
+            }
+        });
+        match outcome {
+            Some(result) => {
+                self.done = true;
+                std::task::Poll::Ready(result)
+            }
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Settled {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        SLOTS.with(|s| {
+            let mut slots = s.borrow_mut();
+            match slots.entries.get(self.slot as usize) {
+                Some(Slot::Settled(_)) => slots.release(self.slot),
+                Some(Slot::Waiting(_)) => {
+                    if let Some(entry) = slots.entries.get_mut(self.slot as usize) {
+                        *entry = Slot::Abandoned;
+                    }
+                }
+                Some(Slot::Free | Slot::Abandoned) | None => {}
+            }
+        });
+    }
+}

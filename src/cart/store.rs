@@ -36,7 +36,6 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use worker::kv::{KvError, KvStore};
 use worker::Env;
 
@@ -146,7 +145,7 @@ pub async fn load(env: &Env, user_key: &str) -> Result<Cart, ApiError> {
     let promise = namespace(env)?
         .get_text(&key(user_key))
         .map_err(|e| kv_failure("get", &js_message(&e)))?;
-    let value = JsFuture::from(promise)
+    let value = crate::runtime::settled(&promise)
         .await
         .map_err(|e| kv_failure("get", &js_message(&e)))?;
     let text = if value.is_null() || value.is_undefined() {

@@ -98,10 +98,17 @@ fn json_select(filter: &str) -> String {
 /// never depends on how SQLite feeds the aggregate; skus are lower-case ASCII, so this is the
 /// byte order SQLite's `ORDER BY sku` and the listing cursors use).
 async fn json_rows(stmt: D1PreparedStatement, what: &str) -> Result<Vec<Product>, ApiError> {
-    let text: Option<String> = stmt
-        .first(Some("rows"))
-        .await
-        .map_err(|e| unavailable(what, &e))?;
+    let failed = |e: JsValue| unavailable(what, &worker::Error::from(e));
+    let promise = stmt.inner().first(Some("rows")).map_err(failed)?;
+    let value = crate::runtime::settled(&promise).await.map_err(failed)?;
+    // The aggregate always yields one row; `null` only if it ever did not.
+    let text = if value.is_null() || value.is_undefined() {
+        None
+    } else {
+        Some(value.as_string().ok_or_else(|| {
+            ApiError::Internal("d1 returned product rows that are not text".into())
+        })?)
+    };
     let mut found = decode_json_rows(text.as_deref().unwrap_or("[]"))?;
     found.sort_by(|a, b| a.sku.cmp(&b.sku));
     Ok(found)

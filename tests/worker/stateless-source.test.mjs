@@ -16,6 +16,10 @@ const ALLOWED = {
     SUBTLE: 'the crypto.subtle object of the isolate',
   },
   'src/http/mod.rs': { CONFIG: 'the typed configuration (operator settings, same for every user)' },
+  'src/runtime.rs': {
+    SLOTS: 'promises in flight; a result is held only from settlement to the awaiting poll, within its request',
+    RESUME: 'the one settlement callback of the wasm instance',
+  },
 };
 
 function rustFiles(dir) {
