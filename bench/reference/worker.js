@@ -277,9 +277,10 @@ app.get('/floor/cache', async (c) => {
 
 app.notFound((c) => problem(c, 404, '/problems/not-found', 'Not found'));
 
-// With LOG_REQUESTS=1, one JSON log line per request, shaped like edgecart's: the bench's
-// `log-line` scenario uses it to price that line on its own (no build of edgecart needed).
-// Neither flag is set in the comparisons with edgecart.
+// With LOG_REQUESTS=all, one JSON log line per request, shaped like edgecart's: the bench's
+// `log-line` scenario uses it to price that line on its own (no build of edgecart needed), and
+// `cart-log` compares it with edgecart run with the same setting. Neither flag is set in the
+// other comparisons with edgecart (which by default logs problem responses only).
 async function logged(request, env, ctx) {
   const started = Date.now();
   const response = await app.fetch(request, env, ctx);
@@ -301,6 +302,6 @@ export default {
     // With READ_CF=1, `request.cf` is read once per request, as workers-rs's
     // `Request::from(web_sys::Request)` does eagerly (the bench's `cf-read` scenario).
     if (env.READ_CF === '1') void request.cf;
-    return env.LOG_REQUESTS === '1' ? logged(request, env, ctx) : app.fetch(request, env, ctx);
+    return env.LOG_REQUESTS === 'all' ? logged(request, env, ctx) : app.fetch(request, env, ctx);
   },
 };
