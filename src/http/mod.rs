@@ -69,7 +69,7 @@ impl Cx {
             .ok()
             .flatten()
             .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-            .unwrap_or_else(random_id);
+            .unwrap_or_else(fresh_request_id);
         Self {
             req,
             headers,
@@ -313,7 +313,13 @@ impl SplitUrl {
     #[must_use]
     pub fn parse(url: &str) -> Self {
         let text = url.split('#').next().unwrap_or_default().to_owned();
-        let authority_start = text.find("://").map_or(0, |i| i + 3);
+        // A byte search: `str::find` with a three-character pattern sets up a two-way
+        // searcher, measurable on a path every request takes.
+        let authority_start = text
+            .as_bytes()
+            .windows(3)
+            .position(|w| w == b"://")
+            .map_or(0, |i| i + 3);
         let origin_end = text
             .get(authority_start..)
             .and_then(|rest| rest.find(['/', '?']))
@@ -377,7 +383,30 @@ pub fn now_millis() -> u64 {
     js_sys::Date::now() as u64
 }
 
-/// 16 random bytes as hex, for request ids and order ids.
+/// A request id when the request brings no `cf-ray` (locally; Cloudflare always sets it):
+/// 32 lowercase hex characters from `crypto.randomUUID()` (122 random bits), one call into
+/// the runtime instead of the four that filling a byte buffer through `getrandom` takes.
+fn fresh_request_id() -> String {
+    #[cfg(target_arch = "wasm32")]
+    {
+        if let Ok(mut id) = random_uuid() {
+            id.retain(|c| c != '-');
+            if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return id.to_ascii_lowercase();
+            }
+        }
+    }
+    random_id()
+}
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = crypto, js_name = randomUUID)]
+    fn random_uuid() -> Result<String, wasm_bindgen::JsValue>;
+}
+
+/// 16 random bytes as hex, for order attempts (and request ids should `randomUUID` fail).
 #[must_use]
 pub fn random_id() -> String {
     let mut bytes = [0_u8; 16];
