@@ -26,9 +26,10 @@ pub enum IdempotencyBackend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestLog {
     /// Only requests answered with a problem (status 400 and above). Workers Logs' invocation
-    /// logs (`[observability]` in `wrangler.toml`) already record every request's method,
-    /// URL, status and timing; a line from the worker adds what they lack: the problem type,
-    /// the route template and, for a 500, the detail.
+    /// logs (`[observability]` in `wrangler.toml`; subject to sampling and plan limits) record
+    /// each invocation's method, URL, status and timing; a line from the worker adds what they
+    /// lack: the route template, the request id, the problem type and, for server errors and
+    /// refused tokens, the detail.
     Problems,
     /// Every request.
     All,

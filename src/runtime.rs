@@ -69,7 +69,18 @@ pub fn prefer_promise_jobs() {
 #[must_use]
 pub fn settled(promise: &js_sys::Promise) -> Settled {
     let slot = SLOTS.with(|s| s.borrow_mut().take());
-    RESUME.with(|resume| settle_js(promise, slot, resume));
+    if let Err(error) = RESUME.with(|resume| settle_js(promise, slot, resume)) {
+        // `then` threw (it never does on a real promise): no reaction will come, so the
+        // future answers the error at its first poll, which frees the slot.
+        let previous = SLOTS.with(|s| {
+            let mut slots = s.borrow_mut();
+            slots
+                .entries
+                .get_mut(slot as usize)
+                .map(|entry| std::mem::replace(entry, Slot::Settled(Err(error))))
+        });
+        drop(previous);
+    }
     Settled { slot, done: false }
 }
 
@@ -78,8 +89,12 @@ export function settle(promise, slot, resume) {
   promise.then((value) => resume(slot, value, false), (error) => resume(slot, error, true));
 }")]
 extern "C" {
-    #[wasm_bindgen(js_name = settle)]
-    fn settle_js(promise: &js_sys::Promise, slot: u32, resume: &js_sys::Function);
+    #[wasm_bindgen(catch, js_name = settle)]
+    fn settle_js(
+        promise: &js_sys::Promise,
+        slot: u32,
+        resume: &js_sys::Function,
+    ) -> Result<(), JsValue>;
 }
 
 enum Slot {
@@ -150,7 +165,8 @@ fn resume(slot: u32, value: JsValue, failed: bool) {
             }
         }
     });
-    // Woken outside the borrow: the task is polled later, from the task queue.
+    // Woken (or dropped) outside the borrow: the task is polled later, from the task queue,
+    // and dropping a waker can drop a task whose futures touch this table.
     if let Some(waker) = waker {
         waker.wake();
     }
@@ -169,18 +185,26 @@ impl std::future::Future for Settled {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
+        if self.done {
+            // Polled again after it answered: the slot may already serve another await.
+            return std::task::Poll::Ready(Err(JsValue::from_str("promise already awaited")));
+        }
         let slot = self.slot;
+        // A waker replaced here is dropped after the borrow ends (see `resume`).
+        let mut replaced = None;
         let outcome = SLOTS.with(|s| {
             let mut slots = s.borrow_mut();
             let Some(entry) = slots.entries.get_mut(slot as usize) else {
                 return Some(Err(JsValue::from_str("promise slot lost")));
             };
             match std::mem::replace(entry, Slot::Free) {
-                Slot::Waiting(mut waker) => {
-                    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        waker = Some(cx.waker().clone());
+                Slot::Waiting(waker) => {
+                    if waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        *entry = Slot::Waiting(waker);
+                    } else {
+                        *entry = Slot::Waiting(Some(cx.waker().clone()));
+                        replaced = waker;
                     }
-                    *entry = Slot::Waiting(waker);
                     None
                 }
                 Slot::Settled(result) => {
@@ -195,6 +219,7 @@ impl std::future::Future for Settled {
                 }
             }
         });
+        drop(replaced);
         match outcome {
             Some(result) => {
                 self.done = true;
@@ -210,17 +235,26 @@ impl Drop for Settled {
         if self.done {
             return;
         }
-        SLOTS.with(|s| {
+        // Whatever the slot held (a waker, an unread result) is dropped after the borrow ends.
+        let held = SLOTS.with(|s| {
             let mut slots = s.borrow_mut();
-            match slots.entries.get(self.slot as usize) {
-                Some(Slot::Settled(_)) => slots.release(self.slot),
-                Some(Slot::Waiting(_)) => {
-                    if let Some(entry) = slots.entries.get_mut(self.slot as usize) {
-                        *entry = Slot::Abandoned;
-                    }
+            let slot = self.slot;
+            let entry = slots.entries.get_mut(slot as usize)?;
+            match std::mem::replace(entry, Slot::Free) {
+                settled @ Slot::Settled(_) => {
+                    slots.release(slot);
+                    Some(settled)
                 }
-                Some(Slot::Free | Slot::Abandoned) | None => {}
+                waiting @ Slot::Waiting(_) => {
+                    *entry = Slot::Abandoned;
+                    Some(waiting)
+                }
+                other @ (Slot::Free | Slot::Abandoned) => {
+                    *entry = other;
+                    None
+                }
             }
         });
+        drop(held);
     }
 }

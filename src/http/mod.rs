@@ -50,7 +50,7 @@ pub struct Cx {
 
 thread_local! {
     /// The configuration parsed once per isolate. An isolate's `Env` never changes (a new
-    /// deployment or new variables start new isolates), so re-reading eighteen variables
+    /// deployment or new variables start new isolates), so re-reading nineteen variables
     /// across the JS boundary on every request would only cost time. It holds the operator's
     /// settings and public key material, the same for every user, so it is not per-user state.
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
@@ -234,8 +234,9 @@ impl Cx {
         response
     }
 
-    /// Whether `LOG_REQUESTS=all` asks for a line for every request (a configuration that does
-    /// not parse answers 500, which is logged anyway).
+    /// Whether `LOG_REQUESTS=all` asks for a line for every request. When the configuration
+    /// does not parse, every route that reads it answers 500 (logged as a problem); the few
+    /// that do not (`/health`, `/openapi.json`, `/problems/…`) are then not logged.
     fn logs_every_request(&self) -> bool {
         self.config
             .as_deref()

@@ -348,3 +348,35 @@ describe('the cart', () => {
     assert.deepEqual(afterRestart, before);
   });
 });
+
+describe('the cart when D1 fails', () => {
+  // No migrations: the products table does not exist, so every catalogue query is refused by
+  // D1. The refusal reaches the worker as a rejected promise (runtime::settled's error path).
+  let w;
+  before(async () => {
+    w = await startWorker({ migrations: false });
+  });
+  after(async () => {
+    await w?.stop();
+  });
+
+  test('a refused catalogue query is a 503 problem with Retry-After, logged, and no cart is written', async () => {
+    const token = await devToken(w, { sub: 'dora' });
+    const res = await w.fetch('/cart/items/tea-sencha', {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ quantity: 1 }),
+    });
+    const body = await problem(res, 503, '/problems/unavailable');
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.ok(!JSON.stringify(body).includes('no such table'), 'storage detail stays out of the body');
+    await new Promise((r) => setTimeout(r, 200));
+    const line = w.logs.find((l) => l.includes(res.headers.get('x-request-id')));
+    assert.ok(line && line.includes('"status":503') && line.includes('d1'), w.logs.join('\n'));
+    const kv = await w.mf.getKVNamespace('CARTS');
+    assert.equal((await kv.list()).keys.length, 0);
+    // The worker keeps answering: the next request is served normally.
+    const cart = await w.fetch('/cart', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(cart.status, 200);
+  });
+});
