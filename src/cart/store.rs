@@ -148,14 +148,7 @@ pub async fn load(env: &Env, user_key: &str) -> Result<Cart, ApiError> {
     let value = crate::runtime::settled(&promise)
         .await
         .map_err(|e| kv_failure("get", &js_message(&e)))?;
-    let text = if value.is_null() || value.is_undefined() {
-        None
-    } else {
-        Some(value.as_string().ok_or_else(|| {
-            ApiError::Internal("kv get returned something other than text".into())
-        })?)
-    };
-    match text {
+    match crate::http::optional_text(&value, "kv get")? {
         None => Ok(Cart::empty()),
         Some(text) => serde_json::from_str(&text)
             .map_err(|e| ApiError::Internal(format!("stored cart does not parse: {e}"))),

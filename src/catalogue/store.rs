@@ -102,13 +102,7 @@ async fn json_rows(stmt: D1PreparedStatement, what: &str) -> Result<Vec<Product>
     let promise = stmt.inner().first(Some("rows")).map_err(failed)?;
     let value = crate::runtime::settled(&promise).await.map_err(failed)?;
     // The aggregate always yields one row; `null` only if it ever did not.
-    let text = if value.is_null() || value.is_undefined() {
-        None
-    } else {
-        Some(value.as_string().ok_or_else(|| {
-            ApiError::Internal("d1 returned product rows that are not text".into())
-        })?)
-    };
+    let text = crate::http::optional_text(&value, "d1 product rows")?;
     let mut found = decode_json_rows(text.as_deref().unwrap_or("[]"))?;
     found.sort_by(|a, b| a.sku.cmp(&b.sku));
     Ok(found)

@@ -451,6 +451,24 @@ pub fn json<T: Serialize>(
     Ok(response)
 }
 
+/// A storage read's value as text: `None` for `null` / `undefined` (nothing stored), a 500
+/// naming `what` for anything that is not a string (a bug, never the client's doing).
+///
+/// # Errors
+/// [`ApiError::Internal`] when the value is neither absent nor text.
+pub fn optional_text(
+    value: &wasm_bindgen::JsValue,
+    what: &str,
+) -> Result<Option<String>, ApiError> {
+    if value.is_null() || value.is_undefined() {
+        return Ok(None);
+    }
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| ApiError::Internal(format!("{what} returned something other than text")))
+}
+
 /// Maps a storage failure to 503 with `Retry-After`; the message goes to the log only.
 #[must_use]
 pub fn unavailable(what: &str, e: &worker::Error) -> ApiError {
