@@ -36,10 +36,11 @@ import { Miniflare } from 'miniflare';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { pathToFileURL } from 'node:url';
 import { lowS } from '../scripts/es256-low-s.mjs';
-import { ROOT, devKeyVars, edgecartWorker, freePort, migrate, persistOptions } from '../tests/worker/harness.mjs';
+import { ROOT, devKeyVars, edgecartWorker, freePort, inspector, migrate, persistOptions } from '../tests/worker/harness.mjs';
+
+export { inspector };
 
 const USERS = Number(process.env.MEM_USERS ?? 20_000);
 const CONCURRENCY = Number(process.env.MEM_CONCURRENCY ?? 16);
@@ -120,39 +121,6 @@ export async function start({ inspector = true } = {}) {
       await rm(persist, { recursive: true, force: true });
     },
   };
-}
-
-/** A minimal Chrome DevTools Protocol client. */
-/** A minimal client of workerd's V8 inspector: `send(method, params)` → result. */
-export function inspector(url) {
-  const ws = new WebSocket(url);
-  let id = 0;
-  const pending = new Map();
-  const contexts = [];
-  ws.on('message', (data) => {
-    const msg = JSON.parse(String(data));
-    if (msg.method === 'Runtime.executionContextCreated') contexts.push(msg.params.context.id);
-    const p = msg.id && pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.error) p.reject(new Error(JSON.stringify(msg.error)));
-    else p.resolve(msg.result);
-  });
-  return new Promise((resolve, reject) => {
-    ws.on('error', reject);
-    ws.on('open', () =>
-      resolve({
-        send(method, params = {}) {
-          const n = ++id;
-          ws.send(JSON.stringify({ id: n, method, params }));
-          return new Promise((res, rej) => pending.set(n, { resolve: res, reject: rej }));
-        },
-        close: () => ws.close(),
-        /** The id of the newest JS context (the worker's global scope). */
-        context: () => contexts.at(-1),
-      }),
-    );
-  });
 }
 
 /** The workerd process Miniflare started for us: our child named `workerd`. */

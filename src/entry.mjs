@@ -4,8 +4,10 @@
 // worker-build 0.8 exports the Rust handlers as a `WorkerEntrypoint` class wrapped in a Proxy,
 // so workerd constructs an entrypoint object, a Proxy of it and a Proxy of the `fetch` method on
 // every request before any Rust runs. edgecart needs none of that (no RPC on the default
-// entrypoint), so it exports a plain module-syntax handler object calling the same generated
-// functions.
+// entrypoint), so it exports a plain module-syntax handler object. Its `fetch` calls
+// `edgecartFetch` (src/lib.rs), the same handler run on edgecart's own executor
+// (src/runtime.rs `run`) instead of through the worker crate's export and wasm-bindgen's
+// `future_to_promise`.
 //
 // Recovery from a panic has two routes, both kept:
 // - the worker crate's panic hook sets `__worker_init_state.criticalError` (it wraps our
@@ -21,9 +23,9 @@
 // not per request).
 import Entrypoint, { IdempotencyStore } from './index.js';
 
-const { fetch: rustFetch, scheduled: rustScheduled } = Entrypoint.prototype;
+const { edgecartFetch, scheduled: rustScheduled } = Entrypoint.prototype;
 const initState = globalThis.__worker_init_state;
-if (typeof rustFetch !== 'function' || typeof rustScheduled !== 'function' || typeof initState !== 'object') {
+if (typeof edgecartFetch !== 'function' || typeof rustScheduled !== 'function' || typeof initState !== 'object') {
   // A worker-build or worker crate that changed its output shape: fail at deploy/start, not
   // per request.
   throw new Error('edgecart entry: build/index.js does not expose the handlers and init state it wraps');
@@ -35,7 +37,9 @@ const aborted = () => initState.criticalError;
 export default {
   fetch(request, env, ctx) {
     if (aborted()) return new Entrypoint(ctx, env).fetch(request);
-    return rustFetch.call({ env, ctx }, request);
+    // The request runs on edgecart's own executor (src/runtime.rs `run`), which calls
+    // `resolve` with the response; a trap in its first poll rejects this promise.
+    return new Promise((resolve) => edgecartFetch(request, env, ctx, resolve));
   },
   scheduled(controller, env, ctx) {
     if (aborted()) return new Entrypoint(ctx, env).scheduled(controller);

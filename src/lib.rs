@@ -55,11 +55,40 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     idempotency::cleanup::run(&env).await;
 }
 
+/// The fetch handler as the worker crate exports it. `src/entry.mjs` calls it only for the
+/// first request after a panic (through worker-build's wrapper, which re-creates the wasm
+/// instance); every other request comes in through [`edgecart_fetch`].
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    Ok(serve(req, env, ctx).await)
+}
+
+/// The fetch entry `src/entry.mjs` calls: serves the request on [`runtime::run`] and hands
+/// the response to `resolve` (the `resolve` of the promise the entry returned to workerd).
+/// The same handler as [`fetch`], without `future_to_promise`'s closure and task queue.
+///
+/// Nothing here can fail but a panic, which traps: the trap leaves through the entry (the
+/// promise rejects, workerd answers 500) or through the promise reaction that resumed the
+/// request, and the panic hook flags the instance for re-creation either way.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = edgecartFetch)]
+pub fn edgecart_fetch(
+    req: web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+    resolve: js_sys::Function,
+) {
+    runtime::run(async move {
+        let response = serve(req, env, Context::new(ctx)).await;
+        let response: web_sys::Response = response.into();
+        // `resolve` of a pending promise does not throw.
+        let _ = resolve.call1(&wasm_bindgen::JsValue::UNDEFINED, &response);
+    });
+}
+
+async fn serve(req: web_sys::Request, env: Env, ctx: Context) -> Response {
     let mut cx = Cx::new(req, env, ctx);
     let result = route(&mut cx).await;
-    Ok(cx.finish(result).await)
+    cx.finish(result).await
 }
 
 const GET: &str = "GET, HEAD";
@@ -94,6 +123,8 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         ["problems", _] => ("/problems/{kind}", GET),
         ["dev", "token"] if dev_tokens_enabled(cx) => ("/dev/token", "POST"),
         ["dev", "panic"] if cx.is_development() => ("/dev/panic", GET),
+        ["dev", "runtime"] if cx.is_development() => ("/dev/runtime", GET),
+        ["dev", "hang"] if cx.is_development() => ("/dev/hang", GET),
         _ => return Err(ApiError::NotFound),
     };
     cx.route = template;
@@ -120,7 +151,13 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         (["problems", slug], _) if read => problems::explain(slug),
         (["dev", "token"], Post) => auth::handlers::dev_token(cx).await,
         // Development only: proves a panic costs one request, not the isolate's future.
-        (["dev", "panic"], _) if read => problems::panic_for_test(),
+        (["dev", "panic"], _) if read => {
+            problems::panic_for_test(cx.query() == "after-await").await
+        }
+        // Development only: what this isolate holds right now (0 and 0 when idle).
+        (["dev", "runtime"], _) if read => health::in_flight(cx),
+        // Development only: a request whose awaited promise never settles.
+        (["dev", "hang"], _) if read => problems::hang_for_test().await,
         _ => Err(ApiError::MethodNotAllowed { allow }),
     }
 }

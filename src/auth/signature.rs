@@ -347,7 +347,7 @@ pub mod webcrypto {
         ) else {
             return false;
         };
-        crate::runtime::settled(&promise)
+        crate::runtime::settled(promise)
             .await
             .ok()
             .and_then(|v| v.as_bool())

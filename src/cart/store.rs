@@ -145,7 +145,7 @@ pub async fn load(env: &Env, user_key: &str) -> Result<Cart, ApiError> {
     let promise = namespace(env)?
         .get_text(&key(user_key))
         .map_err(|e| kv_failure("get", &js_message(&e)))?;
-    let value = crate::runtime::settled(&promise)
+    let value = crate::runtime::settled(promise)
         .await
         .map_err(|e| kv_failure("get", &js_message(&e)))?;
     match crate::http::optional_text(&value, "kv get")? {

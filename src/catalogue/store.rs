@@ -100,7 +100,7 @@ fn json_select(filter: &str) -> String {
 async fn json_rows(stmt: D1PreparedStatement, what: &str) -> Result<Vec<Product>, ApiError> {
     let failed = |e: JsValue| unavailable(what, &worker::Error::from(e));
     let promise = stmt.inner().first(Some("rows")).map_err(failed)?;
-    let value = crate::runtime::settled(&promise).await.map_err(failed)?;
+    let value = crate::runtime::settled(promise).await.map_err(failed)?;
     // The aggregate always yields one row; `null` only if it ever did not.
     let text = crate::http::optional_text(&value, "d1 product rows")?;
     let mut found = decode_json_rows(text.as_deref().unwrap_or("[]"))?;

@@ -111,6 +111,45 @@ describe('the foundation', () => {
     assert.equal(next.status, 200);
   });
 
+  test('a panic after an await (in a resumed request) answers 500 and the next request succeeds', async () => {
+    const res = await w.fetch('/dev/panic?after-await');
+    assert.equal(res.status, 500);
+    await res.arrayBuffer();
+    const next = await w.fetch('/health/ready');
+    assert.equal(next.status, 200);
+    assert.equal((await w.fetch('/health')).status, 200);
+  });
+
+  test('a request whose awaited promise never settles is let go of once workerd gives up on it', async () => {
+    // On Cloudflare a client that goes away tears down its request's I/O, and the promises of
+    // that I/O stay pending for good; /dev/hang awaits such a promise. The isolate must not
+    // keep those requests (their futures, their promise slots) for the rest of its life.
+    const own = await startWorker({ inspect: true });
+    try {
+      const inFlight = async () => (await own.fetch('/dev/runtime')).json();
+      assert.deepEqual(await inFlight(), { requests: 1, promises: 0 }, 'the probe itself, nothing else');
+      const hung = await Promise.all([1, 2, 3, 4].map(() => own.fetch('/dev/hang')));
+      for (const res of hung) {
+        // workerd's own answer to a request nothing can finish.
+        assert.equal(res.status, 500);
+        assert.match(await res.text(), /hung/);
+      }
+      // Freed when the abandoned promises are collected: at the latest after a full GC.
+      let held;
+      for (let i = 0; i < 5; i++) {
+        await own.collectGarbage();
+        held = await inFlight();
+        if (held.requests === 1 && held.promises === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(held, { requests: 1, promises: 0 });
+      // And the isolate serves as before.
+      assert.equal((await own.fetch('/health')).status, 200);
+    } finally {
+      await own.stop();
+    }
+  });
+
   test('by default only problem responses write a log line, one JSON line each', async () => {
     const ok = await w.fetch('/problems/out-of-stock', { headers: { authorization: 'Bearer secret-token-value' } });
     assert.equal(ok.status, 200);
@@ -166,7 +205,9 @@ describe('production mode', () => {
   });
 
   test('development routes do not exist', async () => {
-    await problem(await w.fetch('/dev/panic'), 404, '/problems/not-found');
+    for (const path of ['/dev/panic', '/dev/hang', '/dev/runtime']) {
+      await problem(await w.fetch(path), 404, '/problems/not-found');
+    }
   });
 });
 

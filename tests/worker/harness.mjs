@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { generateDevVars } from '../../scripts/dev-keys.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -87,7 +88,7 @@ export async function migrate(db) {
   }
 }
 
-function options({ port, persist, vars, logs }) {
+function options({ port, persist, vars, logs, inspectorPort }) {
   const collect = (stream) => {
     let buf = '';
     stream.on('data', (chunk) => {
@@ -102,6 +103,7 @@ function options({ port, persist, vars, logs }) {
   return {
     host: '127.0.0.1',
     port,
+    inspectorPort,
     // The worker's console output (one JSON line per request), kept for assertions.
     handleRuntimeStdio(stdout, stderr) {
       collect(stdout);
@@ -151,16 +153,18 @@ export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'entry.m
 /**
  * Starts the built worker. `vars` override the defaults (development mode with a fresh ES256
  * dev key, issuer https://edgecart.test, audience edgecart). `migrations: false` skips D1
- * migrations. Returns { url, port, persist, vars, logs, mf, fetch, restart, stop }; `logs` holds
+ * migrations. `inspect: true` opens the V8 inspector, for `collectGarbage()`. Returns { url, port,
+ * persist, vars, logs, mf, fetch, collectGarbage, restart, stop }; `logs` holds
  * the worker's console lines.
  */
-export async function startWorker({ vars = {}, migrations = true, persist } = {}) {
+export async function startWorker({ vars = {}, migrations = true, persist, inspect = false } = {}) {
   const port = await freePort();
+  const inspectorPort = inspect ? await freePort() : undefined;
   const dir = persist ?? (await mkdtemp(join(tmpdir(), 'edgecart-test-')));
   const allVars = { ...(await devKeyVars()), ...vars };
   for (const [k, v] of Object.entries(allVars)) if (v === undefined) delete allVars[k];
   const logs = [];
-  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs }));
+  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort }));
   const url = (await mf.ready).toString().replace(/\/$/, '');
   if (migrations && !persist) await migrate(await mf.getD1Database('DB'));
   const w = {
@@ -175,9 +179,23 @@ export async function startWorker({ vars = {}, migrations = true, persist } = {}
     fetch(path, init) {
       return fetch(url + path, { redirect: 'manual', ...init });
     },
+    /**
+     * A full garbage collection of the worker's isolate (needs `inspect: true`). workerd
+     * serves inspector commands when the isolate next runs, so a request goes with it.
+     */
+    async collectGarbage() {
+      const ins = await inspector(`ws://127.0.0.1:${inspectorPort}/core:user:edgecart`);
+      try {
+        const done = ins.send('HeapProfiler.collectGarbage');
+        await (await fetch(`${url}/health`)).arrayBuffer();
+        await done;
+      } finally {
+        ins.close();
+      }
+    },
     async restart() {
       await mf.dispose();
-      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs }));
+      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort }));
       await mf.ready;
     },
     async stop({ keepState = false } = {}) {
@@ -186,6 +204,38 @@ export async function startWorker({ vars = {}, migrations = true, persist } = {}
     },
   };
   return w;
+}
+
+/** A minimal client of workerd's V8 inspector: `send(method, params)` → result. */
+export function inspector(url) {
+  const ws = new WebSocket(url);
+  let id = 0;
+  const pending = new Map();
+  const contexts = [];
+  ws.on('message', (data) => {
+    const msg = JSON.parse(String(data));
+    if (msg.method === 'Runtime.executionContextCreated') contexts.push(msg.params.context.id);
+    const p = msg.id && pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.error) p.reject(new Error(JSON.stringify(msg.error)));
+    else p.resolve(msg.result);
+  });
+  return new Promise((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('open', () =>
+      resolve({
+        send(method, params = {}) {
+          const n = ++id;
+          ws.send(JSON.stringify({ id: n, method, params }));
+          return new Promise((res, rej) => pending.set(n, { resolve: res, reject: rej }));
+        },
+        close: () => ws.close(),
+        /** The id of the newest JS context (the worker's global scope). */
+        context: () => contexts.at(-1),
+      }),
+    );
+  });
 }
 
 /** A token from the worker's own POST /dev/token. */

@@ -19,6 +19,8 @@ const ALLOWED = {
   'src/runtime.rs': {
     SLOTS: 'promises in flight; a result is held only from settlement to the awaiting poll, within its request',
     RESUME: 'the one settlement callback of the wasm instance',
+    TASKS: 'requests in flight; an entry lives from the request start to its response',
+    DEFERRED: 'native builds only: the executor tests\' stand-in for the microtask queue',
   },
 };
 
