@@ -68,8 +68,10 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
 /// The same handler as [`fetch`], without `future_to_promise`'s closure and task queue.
 ///
 /// Nothing here can fail but a panic, which traps: the trap leaves through the entry (the
-/// promise rejects, workerd answers 500) or through the promise reaction that resumed the
-/// request, and the panic hook flags the instance for re-creation either way.
+/// promise rejects, workerd answers 500), or through whatever resumed the request (a promise
+/// reaction, or a microtask of the task queue), and then the request ends when workerd sees
+/// that nothing can finish it (a 500, once its other pending I/O is done). The panic hook
+/// flags the instance for re-creation either way.
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = edgecartFetch)]
 pub fn edgecart_fetch(
     req: web_sys::Request,

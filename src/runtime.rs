@@ -6,13 +6,19 @@
 //! - Rust awaits on JS promises (the signature check, the KV read, the D1 product query) go
 //!   through [`settled`]: one short JS function and one callback per wasm instance, instead
 //!   of `JsFuture`'s two wasm-bindgen closures per await.
-//! - Both tables are per isolate and hold only what is in flight. A promise that never settles
-//!   (workerd tears down a request's I/O when its client goes away) is noticed when it is
-//!   garbage-collected, and what waited on it is dropped (`GET /dev/runtime` and the
-//!   foundation test "a request whose awaited promise never settles…").
-//! - Everything else (awaits inside the worker crate, `waitUntil` work, the Durable Object, the
-//!   first request after a panic, which goes through the worker crate's `#[event(fetch)]`)
-//!   runs on `wasm-bindgen-futures`' task queue, which asks the host to run it soon. The queue
+//! - Both tables are per isolate and hold only what is in flight. A [`settled`] promise that
+//!   never settles (workerd tears down a request's I/O when its client goes away) is noticed
+//!   when it is garbage-collected, and the request that waited on it is dropped
+//!   (`GET /dev/runtime` and the foundation test "a request whose awaited promise never
+//!   settles…"). Not so for awaits inside the worker crate (`JsFuture`: request body reads,
+//!   KV writes, the D1 statements of checkout and catalogue writes, the Durable Object, the
+//!   Cache API): a `JsFuture` keeps its waker in a cycle with its own closures, so a request
+//!   stuck there stays in the table for the life of the isolate, as it stayed in
+//!   `wasm-bindgen-futures`' before. (`GET /cart`, `GET /me` and the catalogue reads await
+//!   through [`settled`] only.)
+//! - Everything else (`waitUntil` work, the Durable Object's own handlers, wakes from inside
+//!   the worker crate, the first request after a panic, which goes through the worker crate's
+//!   `#[event(fetch)]`) runs on `wasm-bindgen-futures`' task queue, which asks the host to run it soon. The queue
 //!   picks its way of asking once, when it is created: the global `queueMicrotask` when there
 //!   is one, otherwise a reaction on an already-resolved promise. Both run the queue in the
 //!   same microtask checkpoint, before any I/O or timer, so the order of work is the same. On
@@ -81,9 +87,12 @@ pub fn prefer_promise_jobs() {
 ///   once more when that poll returns.
 /// - Lifetime: a task lives while it can still be woken. Its entry holds only a weak
 ///   reference to its waker; when the last waker is dropped while the task waits (every
-///   promise it awaited was lost, see [`settled`]), nothing can ever wake it, and the task is
-///   dropped, as a garbage-collected `JsFuture` task would be. A completed future is dropped
-///   at once. Futures are always dropped outside the table's borrow.
+///   [`settled`] promise it awaited was collected unsettled), nothing can ever wake it, and
+///   the task is dropped. A completed future is dropped at once. Futures are always dropped
+///   outside the table's borrow.
+/// - Such a drop runs in a `FinalizationRegistry` callback, outside any request's context: a
+///   future dropped there must not do I/O or wake another request (none of edgecart's do;
+///   they only release JS handles).
 pub fn run<F>(future: F)
 where
     F: std::future::Future<Output = ()> + 'static,
@@ -264,52 +273,57 @@ impl Drop for TaskWaker {
 }
 
 fn poll_task(id: TaskId) {
-    loop {
-        let taken = TASKS.with(|t| {
-            let mut tasks = t.borrow_mut();
-            let entry = tasks.get_mut(id)?;
-            if entry.state != TaskState::Idle {
-                entry.state = TaskState::Repoll;
-                return None;
-            }
-            let waker = entry.waker.upgrade().unwrap_or_else(|| {
-                let waker = std::sync::Arc::new(TaskWaker(id));
-                entry.waker = std::sync::Arc::downgrade(&waker);
-                waker
-            });
-            let future = entry.future.take()?;
-            entry.state = TaskState::Polling;
-            Some((future, waker))
-        });
-        let Some((mut future, waker)) = taken else {
-            return;
-        };
-        let ready = future
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(
-                &std::task::Waker::from(std::sync::Arc::clone(&waker)),
-            ))
-            .is_ready();
-        let (again, finished) = TASKS.with(|t| {
-            let mut tasks = t.borrow_mut();
-            if ready {
-                return (false, (Some(future), tasks.remove(id)));
-            }
-            let Some(entry) = tasks.get_mut(id) else {
-                return (false, (Some(future), None));
-            };
-            let again = entry.state == TaskState::Repoll;
-            entry.state = TaskState::Idle;
-            entry.future = Some(future);
-            (again, (None, None))
-        });
-        // Outside the borrow: the finished future (and all it still owned), then this poll's
-        // waker, whose drop removes the task if nothing else can wake it.
-        drop(finished);
-        drop(waker);
-        if !again {
-            return;
+    let taken = TASKS.with(|t| {
+        let mut tasks = t.borrow_mut();
+        let entry = tasks.get_mut(id)?;
+        if entry.state != TaskState::Idle {
+            entry.state = TaskState::Repoll;
+            return None;
         }
+        let future = entry.future.take()?;
+        let waker = entry.waker.upgrade().unwrap_or_else(|| {
+            let waker = std::sync::Arc::new(TaskWaker(id));
+            entry.waker = std::sync::Arc::downgrade(&waker);
+            waker
+        });
+        entry.state = TaskState::Polling;
+        Some((future, waker))
+    });
+    let Some((mut future, waker)) = taken else {
+        return;
+    };
+    let ready = future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(
+            &std::task::Waker::from(std::sync::Arc::clone(&waker)),
+        ))
+        .is_ready();
+    let (again, finished) = TASKS.with(|t| {
+        let mut tasks = t.borrow_mut();
+        if ready {
+            return (false, (Some(future), tasks.remove(id)));
+        }
+        let Some(entry) = tasks.get_mut(id) else {
+            return (false, (Some(future), None));
+        };
+        let again = entry.state == TaskState::Repoll;
+        entry.state = TaskState::Idle;
+        entry.future = Some(future);
+        (again, (None, None))
+    });
+    // Outside the borrow: the finished future (and all it still owned).
+    drop(finished);
+    if again {
+        // Woken during its own poll (a future that yields): polled again in a microtask, not
+        // in a loop here, so a future that keeps yielding cannot hold the isolate; the
+        // deferred poll keeps this waker, so the task stays alive until then.
+        defer(move || {
+            poll_task(id);
+            drop(waker);
+        });
+    } else {
+        // The drop removes the task if nothing else can wake it.
+        drop(waker);
     }
 }
 
@@ -345,10 +359,10 @@ pub fn in_flight() -> (usize, usize) {
 #[must_use]
 pub fn settled(promise: js_sys::Promise) -> Settled {
     let (slot, generation) = SLOTS.with(|s| s.borrow_mut().take());
-    let result = RESUME.with(|resume| settle_js(&promise, slot, resume));
+    let result = RESUME.with(|resume| settle_js(&promise, slot, generation, resume));
     drop(promise);
     if let Err(error) = result {
-        // `then` threw (it never does on a real promise): no reaction will come, so the
+        // `register` or `then` threw (never on a real promise): no reaction will come, so the
         // future answers the error at its first poll, which frees the slot.
         let previous = SLOTS.with(|s| {
             let mut slots = s.borrow_mut();
@@ -369,21 +383,22 @@ pub fn settled(promise: js_sys::Promise) -> Settled {
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
 const lost = new FinalizationRegistry((held) => {
   // A callback of an instance that a panic replaced throws; its table went with it.
-  try { held.resume(held.slot, undefined, 2); } catch {}
+  try { held.resume(held.slot, held.generation, undefined, 2); } catch {}
 });
-export function settle(promise, slot, resume) {
-  const held = { slot, resume };
-  promise.then(
-    (value) => { lost.unregister(held); resume(slot, value, 0); },
-    (error) => { lost.unregister(held); resume(slot, error, 1); },
-  );
+export function settle(promise, slot, generation, resume) {
+  const held = { slot, generation, resume };
   lost.register(promise, held, held);
+  promise.then(
+    (value) => { lost.unregister(held); resume(slot, generation, value, 0); },
+    (error) => { lost.unregister(held); resume(slot, generation, error, 1); },
+  );
 }")]
 extern "C" {
     #[wasm_bindgen(catch, js_name = settle)]
     fn settle_js(
         promise: &js_sys::Promise,
         slot: u32,
+        generation: u32,
         resume: &js_sys::Function,
     ) -> Result<(), JsValue>;
 }
@@ -455,15 +470,16 @@ thread_local! {
     /// The one callback every settlement calls, made once per wasm instance and kept: a
     /// function, the same for every user, so not per-user state.
     static RESUME: js_sys::Function = {
-        let resume = wasm_bindgen::closure::Closure::<dyn FnMut(u32, JsValue, u32)>::new(resume);
+        let resume =
+            wasm_bindgen::closure::Closure::<dyn FnMut(u32, u32, JsValue, u32)>::new(resume);
         wasm_bindgen::JsCast::unchecked_into(resume.into_js_value())
     };
 }
 
-fn resume(slot: u32, value: JsValue, outcome: u32) {
+fn resume(slot: u32, generation: u32, value: JsValue, outcome: u32) {
     let held = SLOTS.with(|s| {
         let mut slots = s.borrow_mut();
-        let entry = &mut slots.entries.get_mut(slot as usize)?.1;
+        let entry = slots.get_mut(slot, generation)?;
         match std::mem::replace(entry, Slot::Free) {
             Slot::Waiting(waker) if outcome == FULFILLED || outcome == REJECTED => {
                 *entry = Slot::Settled(if outcome == FULFILLED {
@@ -780,12 +796,21 @@ mod tests {
             }
         }
         let deepest = Rc::new(Cell::new(0));
-        run(YieldOnce {
+        let done = Rc::new(Cell::new(false));
+        let d = Rc::clone(&done);
+        let yielding = YieldOnce {
             yielded: false,
             depth: Rc::new(Cell::new(0)),
             deepest: Rc::clone(&deepest),
+        };
+        run(async move {
+            yielding.await;
+            d.set(true);
         });
-        assert_eq!((deepest.get(), tasks()), (1, 0));
+        // It kept no waker: the pending re-poll alone keeps it alive.
+        assert_eq!((done.get(), tasks()), (false, 1));
+        run_deferred();
+        assert_eq!((done.get(), deepest.get(), tasks()), (true, 1, 0));
     }
 
     #[test]
