@@ -33,15 +33,13 @@
 //! A strongly consistent cart would need a Durable Object per user; KV was chosen for cheap
 //! reads from every location, the shape of cart traffic.
 
-use serde::Serialize;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::kv::{KvError, KvStore};
 use worker::Env;
 
 use super::model::{price, Cart, PricedCart};
 use crate::catalogue::model::{Product, Sku};
-use crate::http::{problem::ApiError, unavailable};
+use crate::http::problem::ApiError;
 
 /// The KV binding holding carts.
 pub const BINDING: &str = "CARTS";
@@ -52,11 +50,9 @@ pub fn key(user_key: &str) -> String {
     format!("cart:{user_key}")
 }
 
-/// The KV metadata stored beside each cart.
-#[derive(Serialize)]
+/// The KV metadata stored beside each cart: `{ "version": n, "updated_at"?: "…" }`.
 struct Metadata {
     version: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     updated_at: Option<String>,
 }
 
@@ -79,15 +75,6 @@ pub fn classify(message: &str) -> KvFailure {
     } else {
         KvFailure::Unavailable
     }
-}
-
-fn kv_error(operation: &str, e: &KvError) -> ApiError {
-    let message = match e {
-        KvError::JavaScript(value) => js_message(value),
-        KvError::Serialization(err) => err.to_string(),
-        KvError::InvalidKvStore(binding) => format!("no KV binding {binding}"),
-    };
-    kv_failure(operation, &message)
 }
 
 /// The message of a thrown JS value (an `Error`'s message, or the value itself).
@@ -118,6 +105,14 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = get)]
     fn get_text(this: &KvNamespace, key: &str) -> Result<js_sys::Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = put)]
+    fn put_text(
+        this: &KvNamespace,
+        key: &str,
+        value: &str,
+        options: &js_sys::Object,
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 fn namespace(env: &Env) -> Result<KvNamespace, ApiError> {
@@ -129,11 +124,6 @@ fn namespace(env: &Env) -> Result<KvNamespace, ApiError> {
             what: format!("no KV binding {BINDING}"),
         })?;
     Ok(binding.unchecked_into())
-}
-
-fn carts(env: &Env) -> Result<KvStore, ApiError> {
-    env.kv(BINDING)
-        .map_err(|e| unavailable("kv binding CARTS", &e))
 }
 
 /// The user's cart; the empty cart at version 0 when none is stored (never written, or
@@ -172,15 +162,42 @@ pub async fn save(
         version: cart.version(),
         updated_at: cart.updated_at().map(crate::time::UnixMillis::to_rfc3339),
     };
-    carts(env)?
-        .put(&key(user_key), text)
-        .map_err(|e| kv_error("put", &e))?
-        .expiration_ttl(ttl_seconds)
-        .metadata(metadata)
-        .map_err(|e| kv_error("put", &e))?
-        .execute()
+    let options = put_options(ttl_seconds, &metadata)?;
+    // The binding's own `put`, awaited through `runtime::settled` (so a write whose request is
+    // torn down is let go of; the worker crate's builder awaits through `JsFuture`).
+    let promise = namespace(env)?
+        .put_text(&key(user_key), &text, &options)
+        .map_err(|e| kv_failure("put", &js_message(&e)))?;
+    crate::runtime::settled(promise)
         .await
-        .map_err(|e| kv_error("put", &e))
+        .map(drop)
+        .map_err(|e| kv_failure("put", &js_message(&e)))
+}
+
+/// `{ expirationTtl, metadata }` for KV's `put`.
+fn put_options(ttl_seconds: u64, metadata: &Metadata) -> Result<js_sys::Object, ApiError> {
+    let bad = |e: JsValue| ApiError::Internal(format!("kv put options: {}", js_message(&e)));
+    let meta = js_sys::Object::new();
+    #[allow(clippy::cast_precision_loss)] // versions and TTLs stay far below 2^53
+    {
+        js_sys::Reflect::set(&meta, &"version".into(), &(metadata.version as f64).into())
+            .map_err(bad)?;
+    }
+    if let Some(at) = &metadata.updated_at {
+        js_sys::Reflect::set(&meta, &"updated_at".into(), &at.into()).map_err(bad)?;
+    }
+    let options = js_sys::Object::new();
+    #[allow(clippy::cast_precision_loss)]
+    {
+        js_sys::Reflect::set(
+            &options,
+            &"expirationTtl".into(),
+            &(ttl_seconds as f64).into(),
+        )
+        .map_err(bad)?;
+    }
+    js_sys::Reflect::set(&options, &"metadata".into(), &meta).map_err(bad)?;
+    Ok(options)
 }
 
 /// The catalogue's current entries for `skus` (absent skus are simply missing).

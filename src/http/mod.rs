@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Serialize;
-use worker::{ByteStream, Context, Env, Method, Response};
+use worker::{Context, Env, Method, Response};
 
 use crate::config::Config;
 use crate::time::UnixMillis;
@@ -158,7 +158,6 @@ impl Cx {
     /// # Errors
     /// 413 when too large, 400 when the body cannot be read.
     pub async fn body_bytes(&mut self) -> Result<Vec<u8>, ApiError> {
-        use futures_util::StreamExt as _;
         let declared = match self.header("content-length") {
             Some(len) => Some(
                 len.trim()
@@ -175,18 +174,16 @@ impl Cx {
         let Some(stream) = self.req.body() else {
             return Ok(Vec::new());
         };
-        let mut stream = ByteStream::from(stream);
+        let unreadable = || ApiError::BadRequest("The request body could not be read.".into());
+        let reader = BodyReader::of(&stream).map_err(|()| unreadable())?;
         let mut body = Vec::with_capacity(declared.unwrap_or(0));
-        let mut total = 0_usize;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|_| ApiError::BadRequest("The request body could not be read.".into()))?;
-            total = total.saturating_add(chunk.len());
-            if total > MAX_BODY_BYTES {
-                drain(&mut stream, total).await;
+        while let Some(chunk) = reader.next().await.map_err(|()| unreadable())? {
+            let len = chunk.length() as usize;
+            if body.len().saturating_add(len) > MAX_BODY_BYTES {
+                drain(&reader, body.len().saturating_add(len)).await;
                 return Err(ApiError::PayloadTooLarge);
             }
-            body.extend_from_slice(&chunk);
+            body.extend(chunk.to_vec());
         }
         Ok(body)
     }
@@ -255,7 +252,9 @@ impl Cx {
             return;
         }
         if let Some(stream) = self.req.body() {
-            drain(&mut ByteStream::from(stream), 0).await;
+            if let Ok(reader) = BodyReader::of(&stream) {
+                drain(&reader, 0).await;
+            }
         }
     }
 
@@ -291,14 +290,57 @@ struct LogLine<'a> {
 }
 
 /// Reads and discards a body stream until it ends or [`DRAIN_LIMIT_BYTES`] have gone by.
-async fn drain(stream: &mut ByteStream, mut total: usize) {
-    use futures_util::StreamExt as _;
+async fn drain(reader: &BodyReader, mut total: usize) {
     while total <= DRAIN_LIMIT_BYTES {
-        match stream.next().await {
-            Some(Ok(chunk)) => total = total.saturating_add(chunk.len()),
+        match reader.next().await {
+            Ok(Some(chunk)) => total = total.saturating_add(chunk.length() as usize),
             _ => break,
         }
     }
+}
+
+/// A request body's reader: its chunks, each read awaited through [`crate::runtime::settled`]
+/// (the worker crate's `ByteStream` awaits through `JsFuture`, which a request torn down in
+/// the middle of its upload would leave in the isolate).
+struct BodyReader(ReadableStreamReader);
+
+impl BodyReader {
+    fn of(stream: &web_sys::ReadableStream) -> Result<Self, ()> {
+        use wasm_bindgen::JsCast as _;
+        stream
+            .unchecked_ref::<BodyStream>()
+            .get_reader()
+            .map(Self)
+            .map_err(drop)
+    }
+
+    /// The next chunk; `None` at the end of the body; `Err` when it cannot be read (or a chunk
+    /// is not bytes).
+    async fn next(&self) -> Result<Option<js_sys::Uint8Array>, ()> {
+        use wasm_bindgen::JsCast as _;
+        let promise = self.0.read().map_err(drop)?;
+        let result = crate::runtime::settled(promise).await.map_err(drop)?;
+        let field = |name: &str| js_sys::Reflect::get(&result, &name.into()).map_err(drop);
+        if field("done")?.as_bool() == Some(true) {
+            return Ok(None);
+        }
+        field("value")?.dyn_into().map(Some).map_err(drop)
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A `ReadableStreamDefaultReader`.
+    type ReadableStreamReader;
+
+    /// A request body (`web_sys::ReadableStream`), for its `getReader`.
+    type BodyStream;
+
+    #[wasm_bindgen(method, catch, js_name = getReader)]
+    fn get_reader(this: &BodyStream) -> Result<ReadableStreamReader, wasm_bindgen::JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn read(this: &ReadableStreamReader) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
 }
 
 /// A request URL split into origin, path and query, without a full URL parse (the runtime

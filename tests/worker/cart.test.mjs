@@ -2,6 +2,7 @@
 // Round trips, ETag / If-Match, every kind of bad input (with the stored cart checked
 // unchanged in KV), isolation between users, the TTL and metadata of every write, and a cart
 // that survives a restart.
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ISSUER, devToken, startWorker } from './harness.mjs';
@@ -73,7 +74,7 @@ describe('the cart', () => {
   before(async () => {
     w = await startWorker({ vars: { CART_TTL_SECONDS: String(TTL) } });
     kv = await w.mf.getKVNamespace('CARTS');
-    for (const sub of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan', 'judy', 'kim', 'lee', 'mona']) {
+    for (const sub of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan', 'judy', 'kim', 'lee', 'mona', 'nora']) {
       tokens[sub] = await devToken(w, { sub });
     }
     await putProduct('tea-sencha-100g', 1250, 'EUR', 'Sencha, 100 g');
@@ -257,6 +258,38 @@ describe('the cart', () => {
     }
     await problem(await removeItem('bob', 'Not_A_Sku'), 400, '/problems/bad-request');
     assert.deepEqual(await kv.getWithMetadata(cartKey('bob')), before);
+  });
+
+  test('a client that goes away in the middle of its upload leaves no cart written and nothing held', async () => {
+    const inFlight = async () => (await w.fetch('/dev/runtime')).json();
+    const sockets = [];
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(w.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((r) => socket.on('connect', r));
+      // Headers and 7 of the 100 body bytes announced, then nothing more.
+      socket.write(
+        `PUT /cart/items/mug HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${tokens.nora}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"quant',
+      );
+      sockets.push(socket);
+    }
+    // The three requests are waiting on their bodies (and the probe is the fourth).
+    let held;
+    for (let i = 0; i < 50; i++) {
+      held = await inFlight();
+      if (held.requests === 4) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(held, { requests: 4, promises: 3 });
+    for (const socket of sockets) socket.destroy();
+    for (let i = 0; i < 50; i++) {
+      held = await inFlight();
+      if (held.requests === 1) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(held, { requests: 1, promises: 0 }, 'the abandoned uploads are let go of');
+    assert.equal(await stored('nora'), null, 'nothing was written');
   });
 
   test('a cart holds at most 50 lines', async () => {
