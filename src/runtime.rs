@@ -10,12 +10,12 @@
 //!   never settles (workerd tears down a request's I/O when its client goes away) is noticed
 //!   when it is garbage-collected, and the request that waited on it is dropped
 //!   (`GET /dev/runtime` and the foundation test "a request whose awaited promise never
-//!   settles…"). Not so for awaits inside the worker crate (`JsFuture`: the Cache API of the
-//!   catalogue, the D1 statements of checkout and catalogue writes, the Durable Object, the
-//!   readiness probe): a `JsFuture` keeps its waker in a cycle with its own closures, so a
-//!   request stuck there stays in the table for the life of the isolate, as it stayed in
-//!   `wasm-bindgen-futures`' before. The cart routes (body reads, KV reads and writes, the
-//!   D1 product query) and `GET /me` await through [`settled`] only.
+//!   settles…"). Not so for awaits inside the worker crate (`JsFuture`: the D1 statements of
+//!   checkout, of catalogue writes and of a catalogue miss, cache stores, the Durable Object,
+//!   the readiness probe): a `JsFuture` keeps its waker in a cycle with its own closures, so
+//!   a request stuck there stays in the table for the life of the isolate, as it stayed in
+//!   `wasm-bindgen-futures`' before. The cart routes (body reads, KV reads and writes, the D1
+//!   product query), `GET /me` and catalogue cache hits await through [`settled`] only.
 //! - Everything else (`waitUntil` work, the Durable Object's own handlers, wakes from inside
 //!   the worker crate, the first request after a panic, which goes through the worker crate's
 //!   `#[event(fetch)]`) runs on `wasm-bindgen-futures`' task queue, which asks the host to run it soon. The queue

@@ -30,6 +30,8 @@
 //! The Cache API does nothing on `*.workers.dev` hosts (custom domains only): there every
 //! request is a miss and reads D1, which stays correct.
 
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{Cache, Context, Headers, Response};
 
 use super::caching::{generation_key, CachePolicy, Representation};
@@ -43,28 +45,62 @@ fn log_failure(what: &str, e: &worker::Error) {
     );
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `caches.default`.
+    type EdgeCache;
+
+    #[wasm_bindgen(method, catch, js_name = match)]
+    fn match_key(this: &EdgeCache, key: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// The cached response under `key`, read with the runtime's own `caches.default.match` and
+/// awaited through `runtime::settled` (the worker crate's `Cache::get` and `Response::bytes`
+/// await through `JsFuture` and read the body chunk by chunk: on a cache hit, the two lookups
+/// this route makes are most of its own work). `None` on a miss or any failure (logged).
+async fn matched(key: &str, what: &str) -> Option<web_sys::Response> {
+    let failed = |e: &JsValue| {
+        log_failure(what, &worker::Error::from(e.clone()));
+    };
+    let caches = js_sys::Reflect::get(&js_sys::global(), &"caches".into())
+        .and_then(|caches| js_sys::Reflect::get(&caches, &"default".into()))
+        .map_err(|e| failed(&e))
+        .ok()?;
+    let promise = caches
+        .unchecked_into::<EdgeCache>()
+        .match_key(key)
+        .map_err(|e| failed(&e))
+        .ok()?;
+    let found = crate::runtime::settled(promise)
+        .await
+        .map_err(|e| failed(&e))
+        .ok()?;
+    found.dyn_into::<web_sys::Response>().ok()
+}
+
+/// A cached response's body, whole.
+async fn body_of(response: &web_sys::Response) -> Option<Vec<u8>> {
+    let buffer = crate::runtime::settled(response.array_buffer().ok()?)
+        .await
+        .ok()?;
+    Some(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 /// The stored response for `key`, or `None` on a miss (or any cache failure).
 pub async fn lookup(key: &str) -> Option<Representation> {
-    let cache = Cache::default();
-    let mut response = match cache.get(key, false).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return None,
-        Err(e) => {
-            log_failure("lookup", &e);
-            return None;
-        }
-    };
-    if response.status_code() != 200 {
+    let response = matched(key, "lookup").await?;
+    if response.status() != 200 {
         return None;
     }
-    let header = |name: &str| response.headers().get(name).ok().flatten();
+    let headers = response.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
     let (etag, last_modified, date, cache_control) = (
         header("ETag"),
         header("Last-Modified"),
         header("Date"),
         header("Cache-Control"),
     );
-    let body = response.bytes().await.ok()?;
+    let body = body_of(&response).await?;
     Representation::from_stored(body, etag, last_modified, date, cache_control)
 }
 
@@ -112,15 +148,9 @@ fn generation_response(generation: u64, policy: CachePolicy) -> Response {
 
 /// This location's mirrored generation, if it has one (no D1 read, no store).
 pub async fn mirrored_generation(origin: &str) -> Option<u64> {
-    let key = generation_key(origin);
-    match Cache::default().get(key.as_str(), false).await {
-        Ok(Some(mut r)) => r.text().await.ok()?.trim().parse::<u64>().ok(),
-        Ok(None) => None,
-        Err(e) => {
-            log_failure("generation lookup", &e);
-            None
-        }
-    }
+    let response = matched(&generation_key(origin), "generation lookup").await?;
+    let body = body_of(&response).await?;
+    std::str::from_utf8(&body).ok()?.trim().parse::<u64>().ok()
 }
 
 /// The catalogue generation as this location knows it: its mirror, or D1 (then mirrored
