@@ -86,8 +86,15 @@ async fn body_of(response: &web_sys::Response) -> Option<Vec<u8>> {
     Some(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
+/// A cache hit: the stored representation's headers (its `body` is left empty) and the stored
+/// body as a stream, passed to the client as it is, never read into wasm.
+pub struct Hit {
+    pub rep: Representation,
+    pub body: web_sys::ReadableStream,
+}
+
 /// The stored response for `key`, or `None` on a miss (or any cache failure).
-pub async fn lookup(key: &str) -> Option<Representation> {
+pub async fn lookup(key: &str) -> Option<Hit> {
     let response = matched(key, "lookup").await?;
     if response.status() != 200 {
         return None;
@@ -100,8 +107,11 @@ pub async fn lookup(key: &str) -> Option<Representation> {
         header("Date"),
         header("Cache-Control"),
     );
-    let body = body_of(&response).await?;
-    Representation::from_stored(body, etag, last_modified, date, cache_control)
+    let rep = Representation::from_stored(Vec::new(), etag, last_modified, date, cache_control)?;
+    Some(Hit {
+        rep,
+        body: response.body()?,
+    })
 }
 
 fn to_response(rep: &Representation) -> Response {

@@ -87,7 +87,19 @@ fn product_path(sku: &Sku) -> String {
 }
 
 /// Answers a read from a representation: 304 or 200, with `Cache-Status`.
-fn respond(cx: &Cx, rep: &Representation, served: Served, conditions: &Conditions) -> Response {
+/// What a 200 carries: the bytes just generated, or a cache hit's stored body as a stream.
+enum Payload {
+    Bytes(Vec<u8>),
+    Stream(web_sys::ReadableStream),
+}
+
+fn respond(
+    cx: &Cx,
+    rep: &Representation,
+    payload: Payload,
+    served: Served,
+    conditions: &Conditions,
+) -> Response {
     let headers = Headers::new();
     let freshness = evaluate(
         conditions.if_none_match.as_ref(),
@@ -111,10 +123,11 @@ fn respond(cx: &Cx, rep: &Representation, served: Served, conditions: &Condition
                 let _ = headers.set(name, &value);
             }
             let _ = headers.set("Cache-Status", served.cache_status());
-            Response::builder()
-                .with_status(200)
-                .with_headers(headers)
-                .fixed(rep.body.clone())
+            let builder = Response::builder().with_status(200).with_headers(headers);
+            match payload {
+                Payload::Bytes(bytes) => builder.fixed(bytes),
+                Payload::Stream(stream) => builder.stream(stream),
+            }
         }
     }
 }
@@ -132,8 +145,9 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     let db = database(cx)?;
     let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
     let key = cache_key(&origin, generation, "/products", &query.canonical_params());
-    if let Some(rep) = edge_cache::lookup(&key).await {
-        return Ok(respond(cx, &rep, Served::Hit, &conditions));
+    if let Some(hit) = edge_cache::lookup(&key).await {
+        let payload = Payload::Stream(hit.body);
+        return Ok(respond(cx, &hit.rep, payload, Served::Hit, &conditions));
     }
     let rows = store::page(&db, query.after.as_ref(), query.limit.saturating_add(1)).await?;
     let (items, next_cursor) = paginate(rows, query.limit, |p: &Product| &p.sku);
@@ -147,7 +161,8 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     let now = now_secs(cx);
     let rep = Representation::json(body, now, now, policy);
     edge_cache::store_later(&cx.ctx, key, &rep);
-    Ok(respond(cx, &rep, Served::Stored, &conditions))
+    let payload = Payload::Bytes(rep.body.clone());
+    Ok(respond(cx, &rep, payload, Served::Stored, &conditions))
 }
 
 /// `GET /products/{sku}`: one product, 304 when the client's copy is current.
@@ -163,8 +178,9 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let db = database(cx)?;
     let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
     let key = cache_key(&origin, generation, &product_path(&sku), &[]);
-    if let Some(rep) = edge_cache::lookup(&key).await {
-        return Ok(respond(cx, &rep, Served::Hit, &conditions));
+    if let Some(hit) = edge_cache::lookup(&key).await {
+        let payload = Payload::Stream(hit.body);
+        return Ok(respond(cx, &hit.rep, payload, Served::Hit, &conditions));
     }
     let product = store::find(&db, &sku).await?.ok_or(ApiError::NotFound)?;
     let body = serde_json::to_vec(&product)
@@ -173,7 +189,8 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
     let rep = Representation::json(body, last_modified, now, policy);
     edge_cache::store_later(&cx.ctx, key, &rep);
-    Ok(respond(cx, &rep, Served::Stored, &conditions))
+    let payload = Payload::Bytes(rep.body.clone());
+    Ok(respond(cx, &rep, payload, Served::Stored, &conditions))
 }
 
 /// Evaluates a write's `If-Match` against the stored product's `ETag` (the one `GET` sends):
