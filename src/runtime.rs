@@ -15,7 +15,8 @@
 //!   the readiness probe): a `JsFuture` keeps its waker in a cycle with its own closures, so
 //!   a request stuck there stays in the table for the life of the isolate, as it stayed in
 //!   `wasm-bindgen-futures`' before. The cart routes (body reads, KV reads and writes, the D1
-//!   product query), `GET /me` and catalogue cache hits await through [`settled`] only.
+//!   product query), `GET /me` and catalogue cache hits await through [`settled`] only (but
+//!   for once-per-isolate work: the first import of a key, a missing generation mirror).
 //! - Everything else (`waitUntil` work, the Durable Object's own handlers, wakes from inside
 //!   the worker crate, the first request after a panic, which goes through the worker crate's
 //!   `#[event(fetch)]`) runs on `wasm-bindgen-futures`' task queue, which asks the host to run it soon. The queue

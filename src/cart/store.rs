@@ -98,9 +98,10 @@ fn kv_failure(operation: &str, message: &str) -> ApiError {
 
 #[wasm_bindgen]
 extern "C" {
-    /// The `CARTS` namespace as the runtime hands it over, reduced to the one call every cart
-    /// request makes. `worker::kv::KvStore` looks up all five methods of the binding and builds
-    /// an options object on each use; the read path needs `get(key)` (text is the default).
+    /// The `CARTS` namespace as the runtime hands it over, reduced to the two calls the cart
+    /// makes. `worker::kv::KvStore` looks up all five methods of the binding and builds an
+    /// options object on each use, and awaits through `JsFuture`; the read path needs
+    /// `get(key)` (text is the default), writes `put(key, text, options)`.
     type KvNamespace;
 
     #[wasm_bindgen(method, catch, js_name = get)]

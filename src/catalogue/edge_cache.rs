@@ -2,9 +2,11 @@
 //! mirrors the catalogue generation, in the edge cache of the location serving the request.
 //!
 //! Role: thin. What to store, under which key and with which headers is decided in
-//! `caching.rs` (pure); this file only moves [`Representation`]s in and out of
-//! `caches.default`. A cache failure is never an error for the client: a failed lookup is a
-//! miss, a failed store is logged.
+//! `caching.rs` (pure); this file only moves [`Representation`]s into `caches.default` and
+//! [`Hit`]s (a stored representation's headers and its body as a stream) out of it. A cache
+//! failure is never an error for the client: a failed lookup is a miss, a failed store is
+//! logged. (A body stream that fails after the hit's headers went out ends that response
+//! early, as any streamed response would.)
 //!
 //! # Invalidation and consistency
 //!
@@ -86,8 +88,9 @@ async fn body_of(response: &web_sys::Response) -> Option<Vec<u8>> {
     Some(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// A cache hit: the stored representation's headers (its `body` is left empty) and the stored
-/// body as a stream, passed to the client as it is, never read into wasm.
+/// A cache hit: the stored representation's headers (its `body` is left empty: a hit is never
+/// stored again or hashed) and the stored body as a stream, passed to the client as it is,
+/// never read into wasm.
 pub struct Hit {
     pub rep: Representation,
     pub body: web_sys::ReadableStream,

@@ -86,13 +86,13 @@ fn product_path(sku: &Sku) -> String {
     format!("/products/{sku}")
 }
 
-/// Answers a read from a representation: 304 or 200, with `Cache-Status`.
 /// What a 200 carries: the bytes just generated, or a cache hit's stored body as a stream.
 enum Payload {
     Bytes(Vec<u8>),
     Stream(web_sys::ReadableStream),
 }
 
+/// Answers a read from a representation: 304 or 200, with `Cache-Status`.
 fn respond(
     cx: &Cx,
     rep: &Representation,

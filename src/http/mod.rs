@@ -181,10 +181,16 @@ impl Cx {
             let len = chunk.length() as usize;
             if body.len().saturating_add(len) > MAX_BODY_BYTES {
                 drain(&reader, body.len().saturating_add(len)).await;
+                reader.release();
                 return Err(ApiError::PayloadTooLarge);
             }
-            body.extend(chunk.to_vec());
+            let start = body.len();
+            body.resize(start + len, 0);
+            if let Some(room) = body.get_mut(start..) {
+                chunk.copy_to(room);
+            }
         }
+        reader.release();
         Ok(body)
     }
 
@@ -254,6 +260,7 @@ impl Cx {
         if let Some(stream) = self.req.body() {
             if let Ok(reader) = BodyReader::of(&stream) {
                 drain(&reader, 0).await;
+                reader.release();
             }
         }
     }
@@ -326,6 +333,12 @@ impl BodyReader {
         }
         field("value")?.dyn_into().map(Some).map_err(drop)
     }
+
+    /// Gives the stream back (as `ByteStream` did when dropped), once reading is over. Not in
+    /// `Drop`: a drop can run outside the request (see `runtime::run`).
+    fn release(&self) {
+        let _ = self.0.release_lock();
+    }
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -338,6 +351,9 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = getReader)]
     fn get_reader(this: &BodyStream) -> Result<ReadableStreamReader, wasm_bindgen::JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = releaseLock)]
+    fn release_lock(this: &ReadableStreamReader) -> Result<(), wasm_bindgen::JsValue>;
 
     #[wasm_bindgen(method, catch)]
     fn read(this: &ReadableStreamReader) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
