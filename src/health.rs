@@ -40,7 +40,7 @@ struct InFlight {
 ///
 /// # Errors
 /// Only if the response cannot be built.
-pub fn in_flight(_cx: &mut Cx) -> Result<Response, ApiError> {
+pub fn in_flight() -> Result<Response, ApiError> {
     let (requests, promises) = crate::runtime::in_flight();
     http::json(200, &InFlight { requests, promises }, "no-store")
 }

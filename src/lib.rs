@@ -156,8 +156,8 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         (["dev", "panic"], _) if read => {
             problems::panic_for_test(cx.query() == "after-await").await
         }
-        // Development only: what this isolate holds right now (0 and 0 when idle).
-        (["dev", "runtime"], _) if read => health::in_flight(cx),
+        // Development only: what this isolate holds right now (itself, when otherwise idle).
+        (["dev", "runtime"], _) if read => health::in_flight(),
         // Development only: a request whose awaited promise never settles.
         (["dev", "hang"], _) if read => problems::hang_for_test().await,
         _ => Err(ApiError::MethodNotAllowed { allow }),

@@ -41,7 +41,7 @@ pub async fn panic_for_test(after_await: bool) -> Result<Response, ApiError> {
 /// `runtime::settled`), which `GET /dev/runtime` shows after a garbage collection.
 ///
 /// # Errors
-/// Never returns.
+/// Never returns (a 500 if the promise that never settles ever did).
 pub async fn hang_for_test() -> Result<Response, ApiError> {
     let never = js_sys::Promise::new(&mut |_resolve, _reject| {});
     let _ = crate::runtime::settled(never).await;

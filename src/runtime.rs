@@ -19,9 +19,9 @@
 //!   for once-per-isolate work: the first import of a key, a missing generation mirror).
 //! - Everything else (`waitUntil` work, the Durable Object's own handlers, wakes from inside
 //!   the worker crate, the first request after a panic, which goes through the worker crate's
-//!   `#[event(fetch)]`) runs on `wasm-bindgen-futures`' task queue, which asks the host to run it soon. The queue
-//!   picks its way of asking once, when it is created: the global `queueMicrotask` when there
-//!   is one, otherwise a reaction on an already-resolved promise. Both run the queue in the
+//!   `#[event(fetch)]`) runs on `wasm-bindgen-futures`' task queue, which asks the host to run
+//!   it soon. The queue picks its way of asking once, when it is created: the global
+//!   `queueMicrotask` when there is one, otherwise a reaction on an already-resolved promise. Both run the queue in the
 //!   same microtask checkpoint, before any I/O or timer, so the order of work is the same. On
 //!   workerd they differ in cost: `queueMicrotask` is a host API that wraps each callback (for
 //!   async context tracking and error reporting), while a promise reaction stays inside V8 (on
@@ -85,7 +85,7 @@ pub fn prefer_promise_jobs() {
 ///
 /// - Re-entrancy: the future is taken out of the table while it is polled, so the table is
 ///   never borrowed across a poll; a wake-up during the task's own poll marks it to be polled
-///   once more when that poll returns.
+///   once more, in a microtask after that poll returns.
 /// - Lifetime: a task lives while it can still be woken. Its entry holds only a weak
 ///   reference to its waker; when the last waker is dropped while the task waits (every
 ///   [`settled`] promise it awaited was collected unsettled), nothing can ever wake it, and
@@ -118,7 +118,7 @@ struct TaskId {
 enum TaskState {
     Idle,
     Polling,
-    /// Woken during its own poll: poll again when that poll returns.
+    /// Woken during its own poll: polled again (in a microtask) once that poll returns.
     Repoll,
 }
 
@@ -199,7 +199,7 @@ impl std::task::Wake for TaskWaker {
 /// done), so any other wake is deferred to a microtask of `wasm-bindgen-futures`' queue,
 /// queued now, in the waking request's context; the deferred poll holds the waker, so the
 /// task stays alive until then. A wake during the task's own poll marks it to be polled again
-/// when that poll returns.
+/// once that poll returns.
 fn wake_task(waker: std::sync::Arc<TaskWaker>) {
     let id = waker.0;
     enum Next {

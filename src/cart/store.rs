@@ -177,27 +177,22 @@ pub async fn save(
 
 /// `{ expirationTtl, metadata }` for KV's `put`.
 fn put_options(ttl_seconds: u64, metadata: &Metadata) -> Result<js_sys::Object, ApiError> {
-    let bad = |e: JsValue| ApiError::Internal(format!("kv put options: {}", js_message(&e)));
+    let set = |target: &js_sys::Object, name: &str, value: &JsValue| {
+        js_sys::Reflect::set(target, &name.into(), value)
+            .map(drop)
+            .map_err(|e| ApiError::Internal(format!("kv put options: {}", js_message(&e))))
+    };
+    // Versions and TTLs stay far below 2^53: exact as JS numbers.
+    #[allow(clippy::cast_precision_loss)]
+    let (version, ttl) = (metadata.version as f64, ttl_seconds as f64);
     let meta = js_sys::Object::new();
-    #[allow(clippy::cast_precision_loss)] // versions and TTLs stay far below 2^53
-    {
-        js_sys::Reflect::set(&meta, &"version".into(), &(metadata.version as f64).into())
-            .map_err(bad)?;
-    }
+    set(&meta, "version", &version.into())?;
     if let Some(at) = &metadata.updated_at {
-        js_sys::Reflect::set(&meta, &"updated_at".into(), &at.into()).map_err(bad)?;
+        set(&meta, "updated_at", &at.into())?;
     }
     let options = js_sys::Object::new();
-    #[allow(clippy::cast_precision_loss)]
-    {
-        js_sys::Reflect::set(
-            &options,
-            &"expirationTtl".into(),
-            &(ttl_seconds as f64).into(),
-        )
-        .map_err(bad)?;
-    }
-    js_sys::Reflect::set(&options, &"metadata".into(), &meta).map_err(bad)?;
+    set(&options, "expirationTtl", &ttl.into())?;
+    set(&options, "metadata", &meta)?;
     Ok(options)
 }
 

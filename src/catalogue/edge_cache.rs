@@ -80,14 +80,6 @@ async fn matched(key: &str, what: &str) -> Option<web_sys::Response> {
     found.dyn_into::<web_sys::Response>().ok()
 }
 
-/// A cached response's body, whole.
-async fn body_of(response: &web_sys::Response) -> Option<Vec<u8>> {
-    let buffer = crate::runtime::settled(response.array_buffer().ok()?)
-        .await
-        .ok()?;
-    Some(js_sys::Uint8Array::new(&buffer).to_vec())
-}
-
 /// A cache hit: the stored representation's headers (its `body` is left empty: a hit is never
 /// stored again or hashed) and the stored body as a stream, passed to the client as it is,
 /// never read into wasm.
@@ -162,8 +154,8 @@ fn generation_response(generation: u64, policy: CachePolicy) -> Response {
 /// This location's mirrored generation, if it has one (no D1 read, no store).
 pub async fn mirrored_generation(origin: &str) -> Option<u64> {
     let response = matched(&generation_key(origin), "generation lookup").await?;
-    let body = body_of(&response).await?;
-    std::str::from_utf8(&body).ok()?.trim().parse::<u64>().ok()
+    let text = crate::runtime::settled(response.text().ok()?).await.ok()?;
+    text.as_string()?.trim().parse::<u64>().ok()
 }
 
 /// The catalogue generation as this location knows it: its mirror, or D1 (then mirrored
