@@ -132,6 +132,19 @@ fn respond(
     }
 }
 
+/// A miss: stores `rep` after the response (`waitUntil`) and answers from it; its body moves
+/// into the 200 (the store has its own copy).
+fn store_and_respond(
+    cx: &Cx,
+    key: String,
+    mut rep: Representation,
+    conditions: &Conditions,
+) -> Response {
+    edge_cache::store_later(&cx.ctx, key, &rep);
+    let payload = Payload::Bytes(std::mem::take(&mut rep.body));
+    respond(cx, &rep, payload, Served::Stored, conditions)
+}
+
 /// `GET /products?limit=&cursor=`: a page of the catalogue in sku order.
 ///
 /// # Errors
@@ -146,8 +159,13 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
     let key = cache_key(&origin, generation, "/products", &query.canonical_params());
     if let Some(hit) = edge_cache::lookup(&key).await {
-        let payload = Payload::Stream(hit.body);
-        return Ok(respond(cx, &hit.rep, payload, Served::Hit, &conditions));
+        return Ok(respond(
+            cx,
+            &hit.rep,
+            Payload::Stream(hit.body),
+            Served::Hit,
+            &conditions,
+        ));
     }
     let rows = store::page(&db, query.after.as_ref(), query.limit.saturating_add(1)).await?;
     let (items, next_cursor) = paginate(rows, query.limit, |p: &Product| &p.sku);
@@ -160,9 +178,7 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     // modified at the latest when it was generated, which is what it says.
     let now = now_secs(cx);
     let rep = Representation::json(body, now, now, policy);
-    edge_cache::store_later(&cx.ctx, key, &rep);
-    let payload = Payload::Bytes(rep.body.clone());
-    Ok(respond(cx, &rep, payload, Served::Stored, &conditions))
+    Ok(store_and_respond(cx, key, rep, &conditions))
 }
 
 /// `GET /products/{sku}`: one product, 304 when the client's copy is current.
@@ -179,8 +195,13 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
     let key = cache_key(&origin, generation, &product_path(&sku), &[]);
     if let Some(hit) = edge_cache::lookup(&key).await {
-        let payload = Payload::Stream(hit.body);
-        return Ok(respond(cx, &hit.rep, payload, Served::Hit, &conditions));
+        return Ok(respond(
+            cx,
+            &hit.rep,
+            Payload::Stream(hit.body),
+            Served::Hit,
+            &conditions,
+        ));
     }
     let product = store::find(&db, &sku).await?.ok_or(ApiError::NotFound)?;
     let body = serde_json::to_vec(&product)
@@ -188,9 +209,7 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let now = now_secs(cx);
     let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
     let rep = Representation::json(body, last_modified, now, policy);
-    edge_cache::store_later(&cx.ctx, key, &rep);
-    let payload = Payload::Bytes(rep.body.clone());
-    Ok(respond(cx, &rep, payload, Served::Stored, &conditions))
+    Ok(store_and_respond(cx, key, rep, &conditions))
 }
 
 /// Evaluates a write's `If-Match` against the stored product's `ETag` (the one `GET` sends):
