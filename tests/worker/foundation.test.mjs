@@ -120,7 +120,8 @@ describe('the foundation', () => {
     assert.equal((await w.fetch('/health')).status, 200);
   });
 
-  test('a request whose awaited promise never settles is let go of once workerd gives up on it', async () => {
+  // Bounded: a hang here (the inspector, workerd's hang detection) fails in a minute, not ten.
+  test('a request whose awaited promise never settles is let go of once workerd gives up on it', { timeout: 60_000 }, async () => {
     // On Cloudflare a client that goes away tears down its request's I/O, and the promises of
     // that I/O stay pending for good; /dev/hang awaits such a promise. The isolate must not
     // keep those requests (their futures, their promise slots) for the rest of its life.

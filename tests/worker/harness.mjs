@@ -181,13 +181,22 @@ export async function startWorker({ vars = {}, migrations = true, persist, inspe
     },
     /**
      * A full garbage collection of the worker's isolate (needs `inspect: true`). workerd
-     * serves inspector commands when the isolate next runs, so a request goes with it.
+     * serves inspector commands when the isolate next runs, so requests go with it until it
+     * answers (one request is not always enough: the command can arrive after it ran); a
+     * command never answered within 5 s is an error, not a hang.
      */
     async collectGarbage() {
       const ins = await inspector(`ws://127.0.0.1:${inspectorPort}/core:user:edgecart`);
       try {
-        const done = ins.send('HeapProfiler.collectGarbage');
-        await (await fetch(`${url}/health`)).arrayBuffer();
+        let answered = false;
+        const done = ins.send('HeapProfiler.collectGarbage').finally(() => {
+          answered = true;
+        });
+        for (let i = 0; i < 50 && !answered; i++) {
+          await (await fetch(`${url}/health`)).arrayBuffer();
+          await Promise.race([done, new Promise((r) => setTimeout(r, 100))]);
+        }
+        if (!answered) throw new Error('the inspector never answered HeapProfiler.collectGarbage');
         await done;
       } finally {
         ins.close();
