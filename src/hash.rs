@@ -6,15 +6,14 @@ use sha2::{Digest, Sha256};
 #[must_use]
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let digit = |nibble: u8| DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
+    // Bytes first, one UTF-8 check at the end: `String::push` encodes every char on its own.
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from(
-                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// SHA-256 over length-prefixed parts, hex. Length prefixes make `("ab", "c")` and

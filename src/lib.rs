@@ -29,6 +29,7 @@ pub mod hash;
 pub mod health;
 pub mod http;
 pub mod idempotency;
+pub mod js_text;
 pub mod openapi;
 pub mod orders;
 pub mod problems;

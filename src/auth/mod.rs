@@ -40,6 +40,11 @@ use verify::KeyRing;
 
 /// A parsed key ring and the configuration values it was parsed from.
 struct CachedRing {
+    /// The configuration object it was parsed from: while the isolate keeps serving that same
+    /// object (the usual case: `Cx::config` parses once per isolate), the ring is valid
+    /// without comparing the values. A `Weak` keeps the allocation, so the address is never
+    /// reused by another configuration.
+    from: std::rc::Weak<Config>,
     jwks: Option<String>,
     paseto: Vec<String>,
     ring: Rc<KeyRing>,
@@ -57,12 +62,16 @@ thread_local! {
 ///
 /// # Errors
 /// [`ApiError::Misconfigured`] for unusable key material.
-pub fn key_ring(config: &Config) -> Result<Rc<KeyRing>, ApiError> {
-    // Compared field by field: the per-request path allocates nothing.
+pub fn key_ring(config: &Rc<Config>) -> Result<Rc<KeyRing>, ApiError> {
+    // The same configuration object, or one with the same key values (compared field by
+    // field; neither check allocates).
     let cached = KEY_RING.with(|r| {
         r.borrow()
             .as_ref()
-            .filter(|c| c.jwks == config.jwt_jwks && c.paseto == config.paseto_v4_public_keys)
+            .filter(|c| {
+                std::ptr::eq(c.from.as_ptr(), Rc::as_ptr(config))
+                    || (c.jwks == config.jwt_jwks && c.paseto == config.paseto_v4_public_keys)
+            })
             .map(|c| Rc::clone(&c.ring))
     });
     if let Some(ring) = cached {
@@ -71,6 +80,7 @@ pub fn key_ring(config: &Config) -> Result<Rc<KeyRing>, ApiError> {
     let ring = Rc::new(KeyRing::from_config(config)?);
     KEY_RING.with(|r| {
         *r.borrow_mut() = Some(CachedRing {
+            from: Rc::downgrade(config),
             jwks: config.jwt_jwks.clone(),
             paseto: config.paseto_v4_public_keys.clone(),
             ring: Rc::clone(&ring),
@@ -93,9 +103,9 @@ pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
     else {
         return Err(ApiError::MissingToken);
     };
-    let config = cx.config()?;
-    let policy = verify::policy(config)?;
-    let ring = key_ring(config)?;
+    let config = cx.shared_config()?;
+    let policy = verify::policy(&config)?;
+    let ring = key_ring(&config)?;
     let url = config.jwt_jwks_url.clone();
     let invalid = |r: claims::Refusal| ApiError::InvalidToken { reason: r.reason() };
     let token = BearerToken::from_header(&header, policy.max_token_bytes).map_err(invalid)?;

@@ -112,6 +112,18 @@ impl Cx {
             .ok_or_else(|| ApiError::Internal("configuration vanished".into()))
     }
 
+    /// [`Cx::config`] as the shared `Rc` this isolate keeps, for caches that are valid as long
+    /// as it is the same configuration object.
+    ///
+    /// # Errors
+    /// As [`Cx::config`].
+    pub fn shared_config(&mut self) -> Result<Rc<Config>, ApiError> {
+        self.config()?;
+        self.config
+            .clone()
+            .ok_or_else(|| ApiError::Internal("configuration vanished".into()))
+    }
+
     /// Whether detailed errors and development routes are on. When the configuration does not
     /// parse, `ENVIRONMENT` alone decides, so a developer still sees which variable is wrong.
     pub fn is_development(&mut self) -> bool {
@@ -127,7 +139,7 @@ impl Cx {
     /// A request header, or `None` when absent.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).ok().flatten()
+        crate::js_text::header(&self.headers, name)
     }
 
     /// The raw query string, without `?` (empty when there is none).
@@ -521,8 +533,7 @@ pub fn optional_text(
     if value.is_null() || value.is_undefined() {
         return Ok(None);
     }
-    value
-        .as_string()
+    crate::js_text::text(value)
         .map(Some)
         .ok_or_else(|| ApiError::Internal(format!("{what} returned something other than text")))
 }

@@ -74,7 +74,7 @@ describe('the cart', () => {
   before(async () => {
     w = await startWorker({ vars: { CART_TTL_SECONDS: String(TTL) } });
     kv = await w.mf.getKVNamespace('CARTS');
-    for (const sub of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan', 'judy', 'kim', 'lee', 'mona', 'nora']) {
+    for (const sub of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan', 'judy', 'kim', 'lee', 'mona', 'nora', 'olga']) {
       tokens[sub] = await devToken(w, { sub });
     }
     await putProduct('tea-sencha-100g', 1250, 'EUR', 'Sencha, 100 g');
@@ -151,6 +151,25 @@ describe('the cart', () => {
 
     body = await cartOf(await removeItem('alice', 'tea-sencha-100g'));
     assert.deepEqual(body, { items: [], subtotal_minor: 0, currency: null, version: 5 });
+  });
+
+  test('text from D1 and KV crosses into the worker unchanged, whatever its characters', async () => {
+    // Product names reach the priced cart through D1 (the catalogue rows) and the cart through
+    // KV, both read as JS strings and encoded into wasm memory (src/js_text.rs). Two-, three-
+    // and four-byte UTF-8 characters, and a lone surrogate, which every UTF-8 encoder turns
+    // into U+FFFD.
+    const name = 'Thé vert « Gyokuro » 玉露, 100 g 🍵';
+    await putProduct('tea-gyokuro-100g', 4200, 'EUR', name);
+    await putProduct('tea-lone-surrogate', 100, 'EUR', 'half \uD83C pair');
+    await cartOf(await setItem('olga', 'tea-gyokuro-100g', { quantity: 2 }));
+    const body = await cartOf(await setItem('olga', 'tea-lone-surrogate', { quantity: 1 }));
+    const again = await cartOf(await getCart('olga'));
+    assert.deepEqual(again, body);
+    const byName = Object.fromEntries(again.items.map((i) => [i.sku, i.name]));
+    assert.equal(byName['tea-gyokuro-100g'], name);
+    assert.equal(byName['tea-lone-surrogate'], 'half \uFFFD pair');
+    assert.equal(again.subtotal_minor, 2 * 4200 + 100);
+    assert.equal(JSON.parse(await stored('olga')).lines.length, 2);
   });
 
   test('a write that changes nothing keeps the version and does not write', async () => {
