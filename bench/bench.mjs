@@ -215,9 +215,18 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
   };
 }
 
+/**
+ * Where the workers' local storage lives: tmpfs when the machine has one. Miniflare's D1
+ * simulator writes its SQLite WAL on every query, reads included (about 9 KiB per `GET /cart`),
+ * and on a disk its checkpoints stall the whole workerd process for hundreds of milliseconds:
+ * noise shared by both workers that has nothing to do with either (measured 2026-11-29:
+ * reference `GET /cart` 692 req/s with state on ext4, 827 req/s on /dev/shm).
+ */
+const STATE_ROOT = process.env.BENCH_STATE_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+
 export async function startOne(kind, spec) {
   const port = await freePort();
-  const persist = await mkdtemp(join(tmpdir(), `edgecart-bench-${kind}-`));
+  const persist = await mkdtemp(join(STATE_ROOT, `edgecart-bench-${kind}-`));
   const { options: opts, tail } = options(kind, { ...spec, port, persist });
   const mf = new Miniflare(opts);
   let url;
@@ -792,7 +801,7 @@ async function main() {
 
     const report = {
       date: new Date().toISOString(),
-      settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, threads: 1, quick: QUICK, aa: AA, pairing: PAIRING },
+      settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, threads: 1, quick: QUICK, aa: AA, pairing: PAIRING, state: STATE_ROOT },
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
       wasm: sizes,
       startup_ms: Object.fromEntries(Object.entries(startup).map(([k, v]) => [k, { median: v.median, samples: v.samples.map(Math.round) }])),
@@ -819,7 +828,7 @@ function markdown(r) {
   lines.push(`# edgecart benchmark, ${r.date}${r.settings.aa ? ' (A/A: the reference plays edgecart)' : ''}`);
   lines.push('');
   lines.push(
-    `workerd through Miniflare on 127.0.0.1, wrk 1 thread, ${r.settings.connections} connections, ` +
+    `workerd through Miniflare on 127.0.0.1 (storage state in ${r.settings.state}), wrk 1 thread, ${r.settings.connections} connections, ` +
       `${r.settings.seconds} s per run, ${r.settings.rounds} round(s) ` +
       (r.settings.pairing === 'concurrent'
         ? 'with two compared workers loaded at the same time (concurrent pairing; scenarios ' +
