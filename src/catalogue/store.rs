@@ -23,13 +23,33 @@ use crate::time::UnixMillis;
 /// Columns in the order [`Row`] expects.
 const COLUMNS: &str = "sku, name, description, price_minor, currency, stock, version, updated_at";
 
-/// The `DB` binding, type-checked by `Env::d1` (a binding of another type would otherwise
-/// reach workers-rs's `prepare`, which panics on it).
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function d1_binding(env, name) {
+  const binding = env[name];
+  const type = binding?.constructor?.name;
+  return type === 'D1Database' || type === 'BetaDatabase' ? binding : undefined;
+}")]
+extern "C" {
+    /// The binding `name` when it is a D1 database, else `undefined`.
+    fn d1_binding(env: &JsValue, name: &str) -> JsValue;
+}
+
+/// The `DB` binding, type-checked as `Env::d1` checks it (a binding of another type would
+/// otherwise reach workers-rs's `prepare`, which panics on it), in one call into JS: `Env::d1`
+/// brings the constructor's name into wasm as a `String` to compare it, on every request.
 ///
 /// # Errors
 /// 503 when the binding is missing or is not a D1 database.
 pub fn database(env: &Env) -> Result<D1Database, ApiError> {
-    env.d1("DB").map_err(|e| unavailable("d1 binding DB", &e))
+    use wasm_bindgen::JsCast;
+    let binding = d1_binding(env, "DB");
+    if binding.is_undefined() {
+        return Err(ApiError::Unavailable {
+            retry_after: 1,
+            what: "d1 binding DB: missing, or not a D1 database".into(),
+        });
+    }
+    Ok(binding.unchecked_into())
 }
 
 /// D1 binds at most 100 parameters per statement.
