@@ -222,7 +222,7 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
  * noise shared by both workers that has nothing to do with either (measured 2026-11-29:
  * reference `GET /cart` 692 req/s with state on ext4, 827 req/s on /dev/shm).
  */
-const STATE_ROOT = process.env.BENCH_STATE_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+const STATE_ROOT = process.env.BENCH_STATE_DIR || (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 
 export async function startOne(kind, spec) {
   const port = await freePort();
@@ -235,6 +235,7 @@ export async function startOne(kind, spec) {
   } catch (e) {
     await sleep(100);
     log(`${kind} did not start; its last output:\n${tail.join('')}`);
+    await rm(persist, { recursive: true, force: true });
     throw e;
   }
   return {

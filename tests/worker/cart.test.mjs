@@ -154,10 +154,10 @@ describe('the cart', () => {
   });
 
   test('text from D1 and KV crosses into the worker unchanged, whatever its characters', async () => {
-    // Product names reach the priced cart through D1 (the catalogue rows) and the cart through
-    // KV, both read as JS strings and encoded into wasm memory (src/js_text.rs). Two-, three-
-    // and four-byte UTF-8 characters, and a lone surrogate, which every UTF-8 encoder turns
-    // into U+FFFD.
+    // Product names reach the priced cart through D1 (the catalogue rows) and, once the
+    // product is gone, from the cart stored in KV: both are read as JS strings and encoded
+    // into wasm memory (src/js_text.rs). Two-, three- and four-byte UTF-8 characters; and a
+    // lone surrogate, which is U+FFFD by the time it is read back (SQLite stores UTF-8).
     const name = 'Thé vert « Gyokuro » 玉露, 100 g 🍵';
     await putProduct('tea-gyokuro-100g', 4200, 'EUR', name);
     await putProduct('tea-lone-surrogate', 100, 'EUR', 'half \uD83C pair');
@@ -170,6 +170,13 @@ describe('the cart', () => {
     assert.equal(byName['tea-lone-surrogate'], 'half \uFFFD pair');
     assert.equal(again.subtotal_minor, 2 * 4200 + 100);
     assert.equal(JSON.parse(await stored('olga')).lines.length, 2);
+    // The product vanishes: its line keeps the name stored in the KV cart.
+    await deleteProduct('tea-gyokuro-100g');
+    const gone = await cartOf(await getCart('olga'));
+    const line = gone.items.find((i) => i.sku === 'tea-gyokuro-100g');
+    assert.equal(line.available, false);
+    assert.equal(line.name, name);
+    assert.equal(gone.subtotal_minor, 100);
   });
 
   test('a write that changes nothing keeps the version and does not write', async () => {
