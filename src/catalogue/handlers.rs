@@ -109,6 +109,10 @@ fn respond(
     );
     match freshness {
         Freshness::NotModified => {
+            // A 304 carries no body: a cached body stream is cancelled, not left unread.
+            if let Payload::Stream(stream) = &payload {
+                crate::http::discard(stream);
+            }
             for (name, value) in rep.not_modified_headers() {
                 let _ = headers.set(name, &value);
             }

@@ -236,7 +236,12 @@ impl Cx {
             }
         }
         if self.method == Method::Head {
-            // HEAD carries the headers of GET and no body.
+            // HEAD carries the headers of GET and no body. A streamed body (a cached product
+            // or listing) is cancelled rather than left for the runtime to free with the
+            // request.
+            if let worker::ResponseBody::Stream(stream) = response.body() {
+                discard(stream);
+            }
             let headers = response.headers().clone();
             response = Response::builder()
                 .with_status(status)
@@ -351,6 +356,20 @@ impl BodyReader {
     fn release(&self) {
         let _ = self.0.release_lock();
     }
+}
+
+/// Cancels a body stream that will not be read: the source (a cache entry's body) is
+/// released now instead of when the request ends. A stream that cannot be cancelled (already
+/// locked or closed) is left as it is; the rejection is handled in JS, never unhandled.
+pub fn discard(stream: &web_sys::ReadableStream) {
+    discard_stream(stream);
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(
+    inline_js = "export function discard_stream(s) { try { s.cancel().catch(() => {}); } catch {} }"
+)]
+extern "C" {
+    fn discard_stream(stream: &web_sys::ReadableStream);
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -510,7 +529,10 @@ pub fn json<T: Serialize>(
     value: &T,
     cache_control: &str,
 ) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(value)
+    // Sized for a typical body (a cart, a product) so it is not regrown a byte-doubling at a
+    // time; a larger one still grows as needed.
+    let mut body = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut body, value)
         .map_err(|e| ApiError::Internal(format!("serialise response: {e}")))?;
     // The builder's own (empty) headers object, filled in place: a second `Headers` per
     // response would be one more JS object and call for nothing.

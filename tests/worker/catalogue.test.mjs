@@ -179,6 +179,26 @@ describe('the catalogue', () => {
     }
   });
 
+  test('HEADs and 304s of a hit (their cached body cancelled, not read) leave the entry whole', async () => {
+    const path = '/products/tea-lapsang-souchong-100g';
+    const get = await getHit(path);
+    const body = await get.text();
+    const etag = get.headers.get('etag');
+    for (let i = 0; i < 30; i++) {
+      const head = await w.fetch(path, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('cache-status'), HIT);
+      assert.equal(await head.text(), '');
+      const cond = await w.fetch(path, { headers: { 'if-none-match': etag } });
+      assert.equal(cond.status, 304);
+      assert.equal(cond.headers.get('cache-status'), HIT);
+      assert.equal(await cond.text(), '');
+    }
+    const again = await w.fetch(path);
+    assert.equal(again.headers.get('cache-status'), HIT);
+    assert.equal(await again.text(), body);
+  });
+
   test('a HEAD miss answers like a GET miss', async () => {
     const head = await w.fetch('/products/tea-peppermint-50g', { method: 'HEAD' });
     assert.equal(head.status, 200);
