@@ -133,12 +133,7 @@ pub async fn ready(cx: &mut Cx) -> Result<Response, ApiError> {
 }
 
 async fn probe_kv(cx: &Cx) -> Result<(), String> {
-    let kv = cx.env.kv("CARTS").map_err(|e| e.to_string())?;
-    kv.get("edgecart:ready-probe")
-        .text()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    crate::cart::store::probe(&cx.env).await
 }
 
 async fn probe_d1(cx: &Cx) -> Result<(), String> {
@@ -147,9 +142,8 @@ async fn probe_d1(cx: &Cx) -> Result<(), String> {
         one: i64,
     }
     let db = cx.env.d1("DB").map_err(|e| e.to_string())?;
-    let row: Option<One> = db
-        .prepare("SELECT 1 AS one")
-        .first(None)
+    let statement = db.prepare("SELECT 1 AS one");
+    let row: Option<One> = crate::d1::first(&statement)
         .await
         .map_err(|e| e.to_string())?;
     match row {

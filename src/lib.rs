@@ -25,6 +25,7 @@ pub mod cart;
 pub mod catalogue;
 pub mod config;
 pub mod cors;
+pub mod d1;
 pub mod hash;
 pub mod health;
 pub mod http;

@@ -7,16 +7,18 @@
 //!   through [`settled`]: one short JS function and one callback per wasm instance, instead
 //!   of `JsFuture`'s two wasm-bindgen closures per await.
 //! - Both tables are per isolate and hold only what is in flight. A [`settled`] promise that
-//!   never settles (workerd tears down a request's I/O when its client goes away) is noticed
-//!   when it is garbage-collected, and the request that waited on it is dropped
-//!   (`GET /dev/runtime` and the foundation test "a request whose awaited promise never
-//!   settles…"). Not so for awaits inside the worker crate (`JsFuture`: the D1 statements of
-//!   checkout, of catalogue writes and of a catalogue miss, cache stores, the Durable Object,
-//!   the readiness probe): a `JsFuture` keeps its waker in a cycle with its own closures, so
-//!   a request stuck there stays in the table for the life of the isolate, as it stayed in
-//!   `wasm-bindgen-futures`' before. The cart routes (body reads, KV reads and writes, the D1
-//!   product query), `GET /me` and catalogue cache hits await through [`settled`] only (but
-//!   for once-per-isolate work: the first import of a key, a missing generation mirror).
+//!   never settles (workerd tears down a request's I/O, e.g. when its client goes away in the
+//!   middle of its upload) is noticed when it is garbage-collected, and the request that
+//!   waited on it is dropped (`GET /dev/runtime` and the foundation test "a request whose
+//!   awaited promise never settles…"). Every await of a request goes through [`settled`]: the
+//!   cart routes, `GET /me`, the catalogue (cache reads, the D1 queries and batches of reads,
+//!   misses and writes, the cache stores and deletes a write waits for), checkout (the
+//!   idempotency record in the Durable Object or D1, the order batch, the test delay) and the
+//!   readiness probes (`crate::d1`, the Durable Object stub called directly). The exceptions
+//!   are once-per-isolate or rare work that awaits inside the worker crate (`JsFuture`, whose
+//!   waker sits in a cycle with its own closures, so a request stuck there stays in the table
+//!   for the life of the isolate): the first import of a key, a `JWT_JWKS_URL` fetch, and the
+//!   development token signer.
 //! - Everything else (`waitUntil` work, the Durable Object's own handlers, wakes from inside
 //!   the worker crate, the first request after a panic, which goes through the worker crate's
 //!   `#[event(fetch)]`) runs on `wasm-bindgen-futures`' task queue, which asks the host to run

@@ -127,6 +127,21 @@ fn namespace(env: &Env) -> Result<KvNamespace, ApiError> {
     Ok(binding.unchecked_into())
 }
 
+/// Reads one fixed key, for the readiness check: whether the `CARTS` namespace answers.
+///
+/// # Errors
+/// A message for the readiness report.
+pub async fn probe(env: &Env) -> Result<(), String> {
+    let promise = namespace(env)
+        .map_err(|e| e.log_detail().unwrap_or_default())?
+        .get_text("edgecart:ready-probe")
+        .map_err(|e| js_message(&e))?;
+    crate::runtime::settled(promise)
+        .await
+        .map(drop)
+        .map_err(|e| js_message(&e))
+}
+
 /// The user's cart; the empty cart at version 0 when none is stored (never written, or
 /// expired).
 ///

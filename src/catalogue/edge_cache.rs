@@ -54,6 +54,32 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = match)]
     fn match_key(this: &EdgeCache, key: &str) -> Result<js_sys::Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = put)]
+    fn put_key(
+        this: &EdgeCache,
+        key: &str,
+        response: &web_sys::Response,
+    ) -> Result<js_sys::Promise, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = delete)]
+    fn delete_key(this: &EdgeCache, key: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// `caches.default`.
+fn edge_cache() -> Result<EdgeCache, JsValue> {
+    let caches = js_sys::Reflect::get(&js_sys::global(), &"caches".into())?;
+    js_sys::Reflect::get(&caches, &"default".into()).map(JsCast::unchecked_into)
+}
+
+/// Runs one Cache API call to its end through `runtime::settled` (on the request path: a
+/// request torn down meanwhile is let go of).
+async fn settle(
+    call: impl FnOnce(&EdgeCache) -> Result<js_sys::Promise, JsValue>,
+) -> Result<(), worker::Error> {
+    let promise = call(&edge_cache()?)?;
+    crate::runtime::settled(promise).await?;
+    Ok(())
 }
 
 /// The cached response under `key`, read with the runtime's own `caches.default.match` and
@@ -64,13 +90,8 @@ async fn matched(key: &str, what: &str) -> Option<web_sys::Response> {
     let failed = |e: &JsValue| {
         log_failure(what, &worker::Error::from(e.clone()));
     };
-    let caches = js_sys::Reflect::get(&js_sys::global(), &"caches".into())
-        .and_then(|caches| js_sys::Reflect::get(&caches, &"default".into()))
-        .map_err(|e| failed(&e))
-        .ok()?;
-    let promise = caches
-        .unchecked_into::<EdgeCache>()
-        .match_key(key)
+    let promise = edge_cache()
+        .and_then(|cache| cache.match_key(key))
         .map_err(|e| failed(&e))
         .ok()?;
     let found = crate::runtime::settled(promise)
@@ -132,7 +153,7 @@ pub fn store_later(ctx: &Context, key: String, rep: &Representation) {
 
 /// Removes the entry under `key`, if any.
 pub async fn forget(key: &str) {
-    if let Err(e) = Cache::default().delete(key, false).await {
+    if let Err(e) = settle(|cache| cache.delete_key(key)).await {
         log_failure("delete", &e);
     }
 }
@@ -194,11 +215,8 @@ pub async fn forget_generation(origin: &str) {
 /// is answered. If that fails the mirror is deleted, so the next read asks D1.
 pub async fn publish_generation(origin: &str, generation: u64, policy: CachePolicy) {
     let key = generation_key(origin);
-    let cache = Cache::default();
-    if let Err(e) = cache
-        .put(key.as_str(), generation_response(generation, policy))
-        .await
-    {
+    let response: web_sys::Response = generation_response(generation, policy).into();
+    if let Err(e) = settle(|cache| cache.put_key(&key, &response)).await {
         log_failure("generation publish", &e);
         forget(&key).await;
     }

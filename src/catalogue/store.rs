@@ -88,7 +88,7 @@ impl Row {
     }
 }
 
-fn rows(result: &worker::D1Result) -> Result<Vec<Product>, ApiError> {
+fn rows(result: &crate::d1::Outcome) -> Result<Vec<Product>, ApiError> {
     let rows: Vec<Row> = result
         .results()
         .map_err(|e| ApiError::Internal(format!("decode product rows: {e}")))?;
@@ -214,9 +214,8 @@ struct GenerationRow {
 /// # Errors
 /// 503 when D1 fails.
 pub async fn generation(db: &D1Database) -> Result<u64, ApiError> {
-    let row: Option<GenerationRow> = db
-        .prepare("SELECT generation FROM catalogue_meta WHERE id = 1")
-        .first(None)
+    let statement = db.prepare("SELECT generation FROM catalogue_meta WHERE id = 1");
+    let row: Option<GenerationRow> = crate::d1::first(&statement)
         .await
         .map_err(|e| unavailable("d1 read generation", &e))?;
     Ok(row
@@ -233,7 +232,7 @@ pub fn bump_generation_statement(db: &D1Database) -> D1PreparedStatement {
     )
 }
 
-fn generation_of(result: &worker::D1Result) -> Result<u64, ApiError> {
+fn generation_of(result: &crate::d1::Outcome) -> Result<u64, ApiError> {
     let rows: Vec<GenerationRow> = result
         .results()
         .map_err(|e| ApiError::Internal(format!("decode generation: {e}")))?;
@@ -315,8 +314,7 @@ pub async fn upsert(
             ]
         }
     };
-    let results = db
-        .batch(statements)
+    let results = crate::d1::batch(db, statements)
         .await
         .map_err(|e| unavailable("d1 upsert product", &e))?;
     let mut results = results.into_iter();
@@ -365,8 +363,7 @@ pub async fn delete(
         )?,
     };
     let bump = bump_generation_if_changed(db)?;
-    let results = db
-        .batch(vec![delete, bump])
+    let results = crate::d1::batch(db, vec![delete, bump])
         .await
         .map_err(|e| unavailable("d1 delete product", &e))?;
     let mut results = results.into_iter();

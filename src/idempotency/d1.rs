@@ -166,8 +166,7 @@ async fn read(db: &D1Database, key: &RecordKey) -> Result<Option<Row>, ApiError>
         ),
         &[text(key.as_str())],
     )?;
-    let result = statement
-        .all()
+    let result = crate::d1::all(&statement)
         .await
         .map_err(|e| unavailable("d1 read idempotency record", &e))?;
     let rows: Vec<Row> = result
@@ -177,11 +176,10 @@ async fn read(db: &D1Database, key: &RecordKey) -> Result<Option<Row>, ApiError>
 }
 
 async fn changes(statement: &D1PreparedStatement, what: &str) -> Result<usize, ApiError> {
-    let result = statement.run().await.map_err(|e| unavailable(what, &e))?;
-    let meta = result
-        .meta()
-        .map_err(|e| ApiError::Internal(format!("{what}: meta: {e}")))?;
-    Ok(meta.and_then(|m| m.changes).unwrap_or(0))
+    let result = crate::d1::run(statement)
+        .await
+        .map_err(|e| unavailable(what, &e))?;
+    Ok(usize::try_from(result.changes()).unwrap_or(usize::MAX))
 }
 
 fn bind(stmt: D1PreparedStatement, values: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {

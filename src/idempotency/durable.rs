@@ -260,16 +260,23 @@ pub async fn probe(env: &Env) -> Result<(), String> {
     let ns = env
         .durable_object("IDEMPOTENCY")
         .map_err(|e| e.to_string())?;
-    let stub = ns
+    let stub: super::store::ObjectStub = ns
         .get_by_name("edgecart:ready-probe")
-        .map_err(|e| e.to_string())?;
-    let resp = stub
-        .fetch_with_str("https://idempotency.internal/probe")
-        .await
-        .map_err(|e| e.to_string())?;
-    if resp.status_code() == 200 {
+        .map_err(|e| e.to_string())?
+        .into_rpc();
+    let failed = |e: wasm_bindgen::JsValue| worker::Error::from(e).to_string();
+    let req =
+        web_sys::Request::new_with_str("https://idempotency.internal/probe").map_err(failed)?;
+    use wasm_bindgen::JsCast as _;
+    // Awaited through `runtime::settled`, as every call of the request path.
+    let resp: super::store::ObjectResponse =
+        crate::runtime::settled(stub.fetch(&req).map_err(failed)?)
+            .await
+            .map_err(failed)?
+            .unchecked_into();
+    if resp.status() == 200 {
         Ok(())
     } else {
-        Err(format!("probe answered {}", resp.status_code()))
+        Err(format!("probe answered {}", resp.status()))
     }
 }

@@ -10,7 +10,8 @@
 //! async trait objects over `!Send` JS handles buy nothing but boxing.
 
 use serde::{de::DeserializeOwned, Serialize};
-use worker::{D1Database, Env, Headers, Method, Request, RequestInit, Stub};
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
 
 use super::key::{Fingerprint, RecordKey};
 use super::machine::{NextAction, Policy, Release, StoredResponse};
@@ -21,8 +22,9 @@ use crate::time::UnixMillis;
 
 /// Where this request's records live.
 pub enum RecordStore {
-    /// The user's own `IdempotencyStore` object.
-    DurableObject(Stub),
+    /// The user's own `IdempotencyStore` object (its stub, called directly so the calls
+    /// await through `runtime::settled`).
+    DurableObject(ObjectStub),
     D1(D1Database),
 }
 
@@ -40,7 +42,7 @@ impl RecordStore {
                 let stub = ns
                     .get_by_name(user_key)
                     .map_err(|e| unavailable("idempotency object", &e))?;
-                Ok(Self::DurableObject(stub))
+                Ok(Self::DurableObject(stub.into_rpc()))
             }
             IdempotencyBackend::D1 => Ok(Self::D1(crate::catalogue::store::database(env)?)),
         }
@@ -125,33 +127,72 @@ impl RecordStore {
     }
 }
 
-/// POSTs `body` as JSON to the object's `/{op}` and decodes its JSON answer.
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A Durable Object stub.
+    pub type ObjectStub;
+
+    #[wasm_bindgen(method, catch)]
+    pub fn fetch(this: &ObjectStub, request: &web_sys::Request)
+        -> Result<js_sys::Promise, JsValue>;
+
+    /// A `Response` as the object answers it.
+    pub type ObjectResponse;
+
+    #[wasm_bindgen(method, getter)]
+    pub fn status(this: &ObjectResponse) -> u16;
+
+    #[wasm_bindgen(method, catch)]
+    fn text(this: &ObjectResponse) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// POSTs `body` as JSON to the object's `/{op}` and decodes its JSON answer. The call and the
+/// read of the answer await through `runtime::settled`: a request torn down in the middle is
+/// let go of (the worker crate's `Stub::fetch_with_request` and `Response::json` await through
+/// `JsFuture`).
 async fn call_object<T: Serialize, R: DeserializeOwned>(
-    stub: &Stub,
+    stub: &ObjectStub,
     op: &str,
     body: &T,
 ) -> Result<R, ApiError> {
+    use wasm_bindgen::JsCast as _;
     let json = serde_json::to_string(body)
         .map_err(|e| ApiError::Internal(format!("encode idempotency {op}: {e}")))?;
-    let headers = Headers::new();
-    let _ = headers.set("Content-Type", "application/json");
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(json.into()));
-    let req = Request::new_with_init(&format!("https://idempotency.internal/{op}"), &init)
-        .map_err(|e| ApiError::Internal(format!("build idempotency {op}: {e}")))?;
-    let mut resp = stub
-        .fetch_with_request(req)
+    let build = |e: JsValue| {
+        ApiError::Internal(format!(
+            "build idempotency {op}: {}",
+            worker::Error::from(e)
+        ))
+    };
+    let headers = web_sys::Headers::new().map_err(build)?;
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(build)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&json));
+    let req = web_sys::Request::new_with_str_and_init(
+        &format!("https://idempotency.internal/{op}"),
+        &init,
+    )
+    .map_err(build)?;
+    let failed = |e: JsValue| unavailable("idempotency object", &worker::Error::from(e));
+    let promise = stub.fetch(&req).map_err(failed)?;
+    let resp: ObjectResponse = crate::runtime::settled(promise)
         .await
-        .map_err(|e| unavailable("idempotency object", &e))?;
-    if resp.status_code() != 200 {
+        .map_err(failed)?
+        .unchecked_into();
+    if resp.status() != 200 {
         return Err(ApiError::Unavailable {
             retry_after: 1,
-            what: format!("idempotency object {op} answered {}", resp.status_code()),
+            what: format!("idempotency object {op} answered {}", resp.status()),
         });
     }
-    resp.json()
+    let decode = |e: String| ApiError::Internal(format!("decode idempotency {op}: {e}"));
+    let text = crate::runtime::settled(resp.text().map_err(failed)?)
         .await
-        .map_err(|e| ApiError::Internal(format!("decode idempotency {op}: {e}")))
+        .map_err(failed)?;
+    let text = crate::js_text::text(&text).ok_or_else(|| decode("not text".into()))?;
+    serde_json::from_str(&text).map_err(|e| decode(e.to_string()))
 }

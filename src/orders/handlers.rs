@@ -15,8 +15,6 @@
 //! Email and shipping address are never logged: they live in types with redacted `Debug`, and
 //! no error detail here quotes them.
 
-use std::time::Duration;
-
 use worker::{Headers, Response};
 
 use super::model::{short_of, CheckoutRequest, Order, OrderId, PageQuery, Refusal};
@@ -428,9 +426,18 @@ fn test_delay(cx: &Cx, config: &Config) -> Result<Option<TestDelay>, ApiError> {
     Ok(Some(TestDelay { ms, at }))
 }
 
-/// Waits on a JavaScript timer (the worker's only way to sleep).
+/// Waits on a JavaScript timer (the worker's only way to sleep), through `runtime::settled`: a
+/// request torn down while it waits is let go of with its timer.
 async fn sleep(ms: u64) {
-    worker::Delay::from(Duration::from_millis(ms)).await;
+    #[allow(clippy::cast_precision_loss)] // at most MAX_TEST_DELAY_MS
+    let _ = crate::runtime::settled(timer(ms as f64)).await;
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(
+    inline_js = "export function timer(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }"
+)]
+extern "C" {
+    fn timer(ms: f64) -> js_sys::Promise;
 }
 
 fn log_warning(what: &str, e: &ApiError) {

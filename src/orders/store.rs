@@ -81,7 +81,7 @@ pub enum CommitFailure {
 pub async fn commit(db: &D1Database, order: &NewOrder<'_>) -> Result<(), CommitFailure> {
     let statements = commit_statements(db, order)
         .map_err(|e| CommitFailure::Unavailable(e.log_detail().unwrap_or_default()))?;
-    match db.batch(statements).await {
+    match crate::d1::batch(db, statements).await {
         Ok(results) => {
             if let Some(failed) = results.iter().find(|r| !r.success()) {
                 return Err(CommitFailure::Refused(failed.error().unwrap_or_default()));
@@ -241,8 +241,7 @@ async fn read_orders(
     orders: D1PreparedStatement,
     lines: D1PreparedStatement,
 ) -> Result<Vec<Order>, ApiError> {
-    let results = db
-        .batch(vec![orders, lines])
+    let results = crate::d1::batch(db, vec![orders, lines])
         .await
         .map_err(|e| unavailable("d1 read orders", &e))?;
     let mut results = results.into_iter();

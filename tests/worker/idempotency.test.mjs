@@ -4,6 +4,7 @@
 // and after its D1 write — with exactly one order in the end.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { startWorker } from './harness.mjs';
 import { newKey, problem, shop, snapshot, sleep } from './checkout-helpers.mjs';
 
@@ -293,3 +294,62 @@ describe('garbage collection by the Durable Object alarm', () => {
     assert.equal(await storedRecords(), 0);
   });
 });
+
+for (const backend of ['durable_object', 'd1']) {
+  describe(`a checkout whose client goes away (${backend} store)`, () => {
+    let w;
+    let s;
+
+    before(async () => {
+      w = await startWorker({ vars: { IDEMPOTENCY_BACKEND: backend } });
+      s = shop(w);
+      await s.stock('gone-tea', { price: 300, stock: 5 });
+    });
+
+    after(async () => {
+      await w?.stop();
+    });
+
+    // Every await of a checkout (the idempotency claim, D1, the Durable Object, the cache,
+    // the test delay) goes through `runtime::settled`, so a request whose I/O is torn down
+    // while it waits is dropped once its abandoned promise is collected (the foundation test
+    // "a request whose awaited promise never settles…" shows that mechanism). Here the client
+    // leaves while the checkout waits on its test delay: locally workerd lets the request run
+    // on, so the order is placed once and the retry replays it.
+    test('waits through runtime::settled, and finishes once though the client left', { timeout: 60_000 }, async () => {
+      const inFlight = async () => (await w.fetch('/dev/runtime')).json();
+      const cart = await s.add('gina', 'gone-tea', 1);
+      const key = newKey();
+      const body = { cart_version: cart.version };
+      const text = JSON.stringify(body);
+      const socket = connect(w.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((r) => socket.on('connect', r));
+      socket.write(
+        `POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${await s.token('gina')}\r\n` +
+          `Idempotency-Key: ${key}\r\nX-Edgecart-Test-Delay-Ms: 1500\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+      );
+      // Claimed and waiting (the probe is the other request).
+      let held;
+      for (let i = 0; i < 100; i++) {
+        held = await inFlight();
+        if (held.requests === 2) break;
+        await sleep(20);
+      }
+      assert.deepEqual(held, { requests: 2, promises: 1 }, 'the checkout waits on one settled promise');
+      socket.destroy();
+      for (let i = 0; i < 100; i++) {
+        held = await inFlight();
+        if (held.requests === 1) break;
+        await sleep(100);
+      }
+      assert.deepEqual(held, { requests: 1, promises: 0 }, 'the checkout ended');
+      assert.equal(await s.orderCount('gina'), 1, 'one order');
+      const retry = await s.checkout('gina', { key, body });
+      assert.equal(retry.status, 201, await retry.clone().text());
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+      assert.equal(await s.orderCount('gina'), 1);
+    });
+  });
+}
