@@ -53,22 +53,13 @@ impl Outcome {
         js_sys::Reflect::get(&self.field("meta"), &"changes".into())
             .ok()
             .and_then(|v| v.as_f64())
-            .filter(|n| n.is_finite() && *n >= 0.0)
+            // `as` saturates: NaN and negatives give 0.
             .map_or(0, |n| {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let n = n as u64; // a non-negative, finite row count
+                let n = n as u64;
                 n
             })
     }
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    /// A D1 database binding, for `batch`.
-    type Database;
-
-    #[wasm_bindgen(method, catch)]
-    fn batch(this: &Database, statements: js_sys::Array) -> Result<js_sys::Promise, JsValue>;
 }
 
 async fn outcome(promise: Result<js_sys::Promise, JsValue>) -> Result<JsValue, worker::Error> {
@@ -112,11 +103,8 @@ pub async fn batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
 ) -> Result<Vec<Outcome>, worker::Error> {
-    let statements: js_sys::Array = statements
-        .iter()
-        .map(|s| JsValue::from(s.inner().clone()))
-        .collect();
-    let database: &Database = db.as_ref().unchecked_ref();
+    let statements: js_sys::Array = statements.iter().map(D1PreparedStatement::inner).collect();
+    let database: &worker::worker_sys::D1Database = db.as_ref().unchecked_ref();
     let results = outcome(database.batch(statements)).await?;
     let results: js_sys::Array = results.dyn_into().map_err(worker::Error::from)?;
     Ok(results.iter().map(Outcome).collect())
