@@ -22,6 +22,7 @@
 //! an alarm at the earliest `expires_at` deletes expired rows, because response bodies hold
 //! personal data (email, shipping address).
 
+use wasm_bindgen::JsCast as _;
 use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
 
 use super::key::Fingerprint;
@@ -265,15 +266,14 @@ pub async fn probe(env: &Env) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .into_rpc();
     let failed = |e: wasm_bindgen::JsValue| worker::Error::from(e).to_string();
-    let req =
-        web_sys::Request::new_with_str("https://idempotency.internal/probe").map_err(failed)?;
-    use wasm_bindgen::JsCast as _;
     // Awaited through `runtime::settled`, as every call of the request path.
-    let resp: super::store::ObjectResponse =
-        crate::runtime::settled(stub.fetch(&req).map_err(failed)?)
-            .await
-            .map_err(failed)?
-            .unchecked_into();
+    let promise = stub
+        .fetch_with_str("https://idempotency.internal/probe")
+        .map_err(failed)?;
+    let resp: web_sys::Response = crate::runtime::settled(promise)
+        .await
+        .map_err(failed)?
+        .unchecked_into();
     if resp.status() == 200 {
         Ok(())
     } else {

@@ -10,7 +10,7 @@
 //! async trait objects over `!Send` JS handles buy nothing but boxing.
 
 use serde::{de::DeserializeOwned, Serialize};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast as _, JsValue};
 use worker::{D1Database, Env};
 
 use super::key::{Fingerprint, RecordKey};
@@ -19,6 +19,10 @@ use super::row::{ClaimCall, CompleteCall, ReleaseCall, WireAction};
 use crate::config::{Config, IdempotencyBackend};
 use crate::http::{problem::ApiError, unavailable};
 use crate::time::UnixMillis;
+
+/// A Durable Object stub as the runtime hands it over (its `fetch`, awaited through
+/// `runtime::settled`; the worker crate's `Stub` awaits through `JsFuture`).
+pub type ObjectStub = worker::worker_sys::DurableObject;
 
 /// Where this request's records live.
 pub enum RecordStore {
@@ -127,25 +131,6 @@ impl RecordStore {
     }
 }
 
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    /// A Durable Object stub.
-    pub type ObjectStub;
-
-    #[wasm_bindgen(method, catch)]
-    pub fn fetch(this: &ObjectStub, request: &web_sys::Request)
-        -> Result<js_sys::Promise, JsValue>;
-
-    /// A `Response` as the object answers it.
-    pub type ObjectResponse;
-
-    #[wasm_bindgen(method, getter)]
-    pub fn status(this: &ObjectResponse) -> u16;
-
-    #[wasm_bindgen(method, catch)]
-    fn text(this: &ObjectResponse) -> Result<js_sys::Promise, JsValue>;
-}
-
 /// POSTs `body` as JSON to the object's `/{op}` and decodes its JSON answer. The call and the
 /// read of the answer await through `runtime::settled`: a request torn down in the middle is
 /// let go of (the worker crate's `Stub::fetch_with_request` and `Response::json` await through
@@ -155,7 +140,6 @@ async fn call_object<T: Serialize, R: DeserializeOwned>(
     op: &str,
     body: &T,
 ) -> Result<R, ApiError> {
-    use wasm_bindgen::JsCast as _;
     let json = serde_json::to_string(body)
         .map_err(|e| ApiError::Internal(format!("encode idempotency {op}: {e}")))?;
     let build = |e: JsValue| {
@@ -178,8 +162,8 @@ async fn call_object<T: Serialize, R: DeserializeOwned>(
     )
     .map_err(build)?;
     let failed = |e: JsValue| unavailable("idempotency object", &worker::Error::from(e));
-    let promise = stub.fetch(&req).map_err(failed)?;
-    let resp: ObjectResponse = crate::runtime::settled(promise)
+    let promise = stub.fetch_with_request(&req).map_err(failed)?;
+    let resp: web_sys::Response = crate::runtime::settled(promise)
         .await
         .map_err(failed)?
         .unchecked_into();
