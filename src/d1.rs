@@ -95,6 +95,18 @@ pub async fn first<T: DeserializeOwned>(
     serde_wasm_bindgen::from_value(row).map_err(worker::Error::from)
 }
 
+/// One column of the first row of a query, as the JS value D1 gives (`first(column)`);
+/// `null` when there is no row.
+///
+/// # Errors
+/// D1's error.
+pub async fn first_column(
+    statement: &D1PreparedStatement,
+    column: &str,
+) -> Result<JsValue, worker::Error> {
+    outcome(statement.inner().first(Some(column))).await
+}
+
 /// Runs statements as one transaction (`batch`): one outcome per statement, in order.
 ///
 /// # Errors

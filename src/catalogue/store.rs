@@ -118,9 +118,9 @@ fn json_select(filter: &str) -> String {
 /// never depends on how SQLite feeds the aggregate; skus are lower-case ASCII, so this is the
 /// byte order SQLite's `ORDER BY sku` and the listing cursors use).
 async fn json_rows(stmt: D1PreparedStatement, what: &str) -> Result<Vec<Product>, ApiError> {
-    let failed = |e: JsValue| unavailable(what, &worker::Error::from(e));
-    let promise = stmt.inner().first(Some("rows")).map_err(failed)?;
-    let value = crate::runtime::settled(promise).await.map_err(failed)?;
+    let value = crate::d1::first_column(&stmt, "rows")
+        .await
+        .map_err(|e| unavailable(what, &e))?;
     // The aggregate always yields one row; `null` only if it ever did not.
     let text = crate::http::optional_text(&value, "d1 product rows")?;
     let mut found = decode_json_rows(text.as_deref().unwrap_or("[]"))?;
