@@ -257,3 +257,23 @@ export async function devToken(w, { sub = 'alice', scope, ttl_seconds } = {}) {
   if (res.status !== 200) throw new Error(`/dev/token answered ${res.status}: ${await res.text()}`);
   return (await res.json()).token;
 }
+
+/**
+ * GETs `path` until the edge cache answers with an entry that stays: a miss stores through
+ * waitUntil, after its response, and the stores of two misses can land one after the other, so
+ * a first hit may still be replaced by a later store (another `Date`). This returns a hit only
+ * once the request after it got the same entry.
+ */
+export async function steadyHit(w, path, init = {}) {
+  const entry = (res) => ['etag', 'date'].map((h) => res.headers.get(h)).join(' ');
+  let last = null;
+  for (let i = 0; i < 50; i++) {
+    const res = await w.fetch(path, init);
+    const hit = /^edgecart; hit/.test(res.headers.get('cache-status') ?? '');
+    if (hit && last === entry(res)) return res;
+    last = hit ? entry(res) : null;
+    await res.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${path} never became a steady hit`);
+}
