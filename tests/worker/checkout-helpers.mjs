@@ -2,20 +2,12 @@
 // shopper's actions (stock a product, put it in a cart, check out) and an auditor's checks
 // (what D1 holds). Not a test file itself.
 import assert from 'node:assert/strict';
-import { createHash, randomUUID } from 'node:crypto';
-import { ISSUER, devToken } from './harness.mjs';
+import { randomUUID } from 'node:crypto';
+import { ISSUER, devToken, sha256Parts } from './harness.mjs';
 
 /** The user key the worker derives: SHA-256 over the length-prefixed iss and sub, hex. */
 export function userKey(sub, iss = ISSUER) {
-  const h = createHash('sha256');
-  for (const part of [iss, sub]) {
-    const bytes = Buffer.from(part, 'utf8');
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64BE(BigInt(bytes.length));
-    h.update(len);
-    h.update(bytes);
-  }
-  return h.digest('hex');
+  return sha256Parts(iss, sub);
 }
 
 /** A fresh idempotency key. */

@@ -7,6 +7,7 @@
 //   await w.restart();   // a new workerd process over the same state on disk
 //   await w.stop();
 import { Miniflare } from 'miniflare';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -180,6 +181,18 @@ export async function startWorker({ vars = {}, migrations = true, persist, inspe
       return fetch(url + path, { redirect: 'manual', ...init });
     },
     /**
+     * The first log line that `pred` accepts, waiting up to `ms` for it: a line is written
+     * before its response, but reaches this process through workerd's output pipe.
+     */
+    async logLine(pred, ms = 5000) {
+      for (const started = Date.now(); ; ) {
+        const line = logs.find(pred);
+        if (line !== undefined) return line;
+        if (Date.now() - started > ms) throw new Error(`no such log line in ${ms} ms:\n${logs.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    /**
      * A full garbage collection of the worker's isolate (needs `inspect: true`). workerd
      * serves inspector commands when the isolate next runs, so requests go with it until it
      * answers (one request is not always enough: the command can arrive after it ran); a
@@ -247,6 +260,20 @@ export function inspector(url) {
   });
 }
 
+/** The worker's `hash::sha256_parts`: SHA-256 over each part's length (u64, big-endian) and
+ *  UTF-8 bytes, as lower-case hex. */
+export function sha256Parts(...parts) {
+  const h = createHash('sha256');
+  for (const part of parts) {
+    const bytes = Buffer.from(part, 'utf8');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64BE(BigInt(bytes.length));
+    h.update(len);
+    h.update(bytes);
+  }
+  return h.digest('hex');
+}
+
 /** A token from the worker's own POST /dev/token. */
 export async function devToken(w, { sub = 'alice', scope, ttl_seconds } = {}) {
   const res = await w.fetch('/dev/token', {
@@ -267,7 +294,7 @@ export async function devToken(w, { sub = 'alice', scope, ttl_seconds } = {}) {
 export async function steadyHit(w, path, init = {}) {
   const entry = (res) => ['etag', 'date'].map((h) => res.headers.get(h)).join(' ');
   let last = null;
-  for (let i = 0; i < 50; i++) {
+  for (const started = Date.now(); Date.now() - started < 10_000; ) {
     const res = await w.fetch(path, init);
     const hit = /^edgecart; hit/.test(res.headers.get('cache-status') ?? '');
     if (hit && last === entry(res)) return res;
