@@ -146,8 +146,10 @@ for (const backend of ['durable_object', 'd1']) {
       const cart = await s.add('jo', 'idem-tea', 1);
       const key = newKey();
       const body = { cart_version: cart.version };
-      const slow = s.checkout('jo', { key, body, headers: { 'x-edgecart-test-delay-ms': '1500' } }).then(snapshot);
-      await sleep(500);
+      // Held for 4 s after its claim; the duplicate comes 1.5 s in, when the claim has long been
+      // made even on a loaded machine.
+      const slow = s.checkout('jo', { key, body, headers: { 'x-edgecart-test-delay-ms': '4000' } }).then(snapshot);
+      await sleep(1500);
       const dup = await s.checkout('jo', { key, body });
       assert.equal(dup.headers.get('cache-control'), 'no-store');
       const retry = Number(dup.headers.get('retry-after'));
@@ -183,7 +185,11 @@ for (const backend of ['durable_object', 'd1']) {
       const held = s
         .checkout(sub, { key, body, headers: { 'x-edgecart-test-delay-ms': '8000', 'x-edgecart-test-delay-at': at } })
         .then((r) => r.status, () => 'killed');
-      await sleep(1000); // the claim (and, for after-write, the D1 write) has happened
+      await sleep(1000); // the claim has happened
+      if (at === 'after-write') {
+        // The D1 write comes before the hold: wait for it (well inside the 8 s).
+        for (let t = Date.now(); Date.now() - t < 5000 && (await s.orderCount(sub)) === 0; ) await sleep(50);
+      }
       assert.equal(await s.orderCount(sub), at === 'after-write' ? 1 : 0, 'the order is written only after-write');
       await w.restart();
       assert.notEqual(await held, 201, 'the held attempt never answered');

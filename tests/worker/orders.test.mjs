@@ -84,7 +84,7 @@ describe('orders', () => {
       body: { cart_version: cart.version, email: 'pia.private@example.com', shipping_address: { street: 'Hidden Lane 7' } },
     });
     assert.equal(res.status, 201);
-    await new Promise((r) => setTimeout(r, 200));
+    await w.logLine((l) => l.includes(res.headers.get('x-request-id')) && l.includes('"status":201'));
     const log = w.logs.join('\n');
     assert.ok(w.logs.some((l) => l.includes('"route":"/orders"') && l.includes('"status":201')), log);
     assert.ok(!log.includes('pia.private'), 'email in log');
