@@ -389,17 +389,17 @@ impl PageQuery {
     pub const DEFAULT_LIMIT: u32 = 20;
     pub const MAX_LIMIT: u32 = 100;
 
-    /// Parses the raw query string (without `?`). Unknown parameters are ignored; a repeated
-    /// `limit` or `cursor`, a non-number or an out-of-range limit is 400.
+    /// Parses the raw query string (without `?`), percent- and `+`-decoded as `/products`
+    /// decodes its own. Unknown parameters are ignored; a repeated `limit` or `cursor`, a
+    /// non-number or an out-of-range limit is 400; an empty `cursor` is the first page.
     ///
     /// # Errors
     /// 400 as above.
     pub fn parse(query: &str) -> Result<Self, ApiError> {
         let mut limit = None;
         let mut cursor = None;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match name {
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
                 "limit" if limit.is_none() => limit = Some(value),
                 "cursor" if cursor.is_none() => cursor = Some(value),
                 "limit" | "cursor" => {
@@ -408,7 +408,7 @@ impl PageQuery {
                 _ => {}
             }
         }
-        let limit = match limit {
+        let limit = match limit.as_deref() {
             None => Self::DEFAULT_LIMIT,
             Some(text) => text
                 .parse::<u32>()
@@ -418,7 +418,7 @@ impl PageQuery {
                     ApiError::BadRequest("`limit` must be a whole number from 1 to 100.".into())
                 })?,
         };
-        let cursor = match cursor {
+        let cursor = match cursor.as_deref() {
             None | Some("") => None,
             Some(text) => Some(Cursor::decode(text)?),
         };
@@ -665,6 +665,11 @@ mod tests {
         assert_eq!(PageQuery::parse("").unwrap().limit, 20);
         assert_eq!(PageQuery::parse("limit=1").unwrap().limit, 1);
         assert_eq!(PageQuery::parse("limit=100&other=x").unwrap().limit, 100);
+        // Decoded as /products decodes its query: %32 is 2, and `+` a space (so not a number).
+        assert_eq!(PageQuery::parse("limit=%32").unwrap().limit, 2);
+        assert_eq!(PageQuery::parse("li%6Dit=3").unwrap().limit, 3);
+        assert!(PageQuery::parse("limit=+5").is_err());
+        assert!(PageQuery::parse("limit=%2B5").is_err());
         for bad in [
             "limit=0",
             "limit=101",
