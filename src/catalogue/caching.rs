@@ -112,6 +112,13 @@ impl Representation {
             .collect()
     }
 
+    /// The `Age` a cache sends with this representation at `now_secs` (RFC 9111 §4, §5.1): the
+    /// whole seconds since its `Date`, never negative (a clock behind the stored `Date` gives 0).
+    #[must_use]
+    pub fn age(&self, now_secs: i64) -> u64 {
+        u64::try_from(now_secs.saturating_sub(self.date)).unwrap_or(0)
+    }
+
     /// Rebuilds a representation from stored headers; `None` when any is missing or
     /// malformed (the entry is then treated as a miss).
     #[must_use]
@@ -297,6 +304,15 @@ fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn age_counts_whole_seconds_since_date_and_is_never_negative() {
+        let rep = Representation::json(b"{}".to_vec(), 1_000, 2_000, POLICY);
+        assert_eq!(rep.age(2_000), 0);
+        assert_eq!(rep.age(2_042), 42);
+        assert_eq!(rep.age(1_990), 0);
+        assert_eq!(rep.age(i64::MIN), 0);
+    }
 
     const POLICY: CachePolicy = CachePolicy {
         max_age: 60,

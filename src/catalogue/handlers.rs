@@ -93,6 +93,16 @@ enum Payload {
 }
 
 /// Answers a read from a representation: 304 or 200, with `Cache-Status`.
+/// `Cache-Status`, and on a hit the stored representation's `Age` (RFC 9111 §4: a cache that
+/// answers from storage says how old the answer is, so a client's `max-age` counts from the
+/// representation's `Date`, not from when it received the copy).
+fn set_cache_headers(headers: &Headers, cx: &Cx, rep: &Representation, served: Served) {
+    let _ = headers.set("Cache-Status", served.cache_status());
+    if let Served::Hit = served {
+        let _ = headers.set("Age", &rep.age(now_secs(cx)).to_string());
+    }
+}
+
 fn respond(
     cx: &Cx,
     rep: &Representation,
@@ -116,7 +126,7 @@ fn respond(
             for (name, value) in rep.not_modified_headers() {
                 let _ = headers.set(name, &value);
             }
-            let _ = headers.set("Cache-Status", served.cache_status());
+            set_cache_headers(&headers, cx, rep, served);
             Response::builder()
                 .with_status(304)
                 .with_headers(headers)
@@ -126,7 +136,7 @@ fn respond(
             for (name, value) in rep.headers() {
                 let _ = headers.set(name, &value);
             }
-            let _ = headers.set("Cache-Status", served.cache_status());
+            set_cache_headers(&headers, cx, rep, served);
             let builder = Response::builder().with_status(200).with_headers(headers);
             match payload {
                 Payload::Bytes(bytes) => builder.fixed(bytes),

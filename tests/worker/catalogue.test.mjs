@@ -80,6 +80,7 @@ describe('the catalogue', () => {
     assert.match(first.headers.get('etag'), /^"[0-9a-f]{32}"$/);
     assert.ok(first.headers.get('last-modified').endsWith(' GMT'));
     assert.ok(first.headers.get('date').endsWith(' GMT'));
+    assert.equal(first.headers.get('age'), null, 'a miss is generated for this request: no Age');
     const body = await first.json();
     assert.deepEqual(Object.keys(body).sort(), [
       'currency', 'description', 'name', 'price_minor', 'sku', 'stock', 'updated_at', 'version',
@@ -117,6 +118,10 @@ describe('the catalogue', () => {
       date >= Date.parse(first.headers.get('date')) && date <= Date.now(),
       `the hit's Date ${hit.headers.get('date')} is outside the misses' time`,
     );
+    // A hit is a stored answer: its Age is the whole seconds since that Date (RFC 9111 §4).
+    const age = hit.headers.get('age');
+    assert.match(age ?? '', /^\d+$/);
+    assert.ok(Number(age) <= Math.ceil((Date.now() - date) / 1000) + 1, `Age ${age} for Date ${hit.headers.get('date')}`);
   });
 
   test('a hit performs no D1 query', async () => {
@@ -141,6 +146,7 @@ describe('the catalogue', () => {
       assert.equal(res.headers.get('cache-control'), CACHE_CONTROL);
       assert.equal(res.headers.get('last-modified'), null, 'a 304 with an ETag repeats no Last-Modified');
       sameEntryDate(res.headers.get('date'), ok.headers.get('date'), `304 for ${inm}`);
+      assert.match(res.headers.get('age') ?? '', /^\d+$/, 'a 304 from storage says its age');
       assert.equal(res.headers.get('cache-status'), HIT);
     }
     const stale = await w.fetch('/products/tea-earl-grey-100g', { headers: { 'if-none-match': '"0000", W/"1111"' } });
