@@ -15,11 +15,13 @@
 //! - [`orders`]: idempotent checkout into D1.
 //! - [`idempotency`]: idempotency records; the `IdempotencyStore` Durable Object.
 //! - [`cors`], [`openapi`], [`problems`]: CORS, the OpenAPI document, problem explanations.
+//! - [`assets`]: the storefront's static files, for paths that are no API route.
 //! - [`runtime`]: how Rust futures are scheduled on workerd.
 //!
 //! Pure modules never touch `worker` types, a clock or storage; that keeps them testable
 //! natively with `cargo test`.
 
+pub mod assets;
 pub mod auth;
 pub mod cart;
 pub mod catalogue;
@@ -112,6 +114,10 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
     use Method::{Delete, Get, Head, Options, Post, Put};
     let path = cx.path.clone();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // An empty segment (`/products/`, `/cart//items/x`) names no API route, not an empty sku.
+    if segments.len() > 1 && segments.contains(&"") {
+        return assets::serve(cx).await;
+    }
     let method = cx.method.clone();
     let (template, allow): (&'static str, &'static str) = match segments.as_slice() {
         ["health"] => ("/health", GET),
@@ -129,9 +135,13 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         ["dev", "panic"] if cx.is_development() => ("/dev/panic", GET),
         ["dev", "runtime"] if cx.is_development() => ("/dev/runtime", GET),
         ["dev", "hang"] if cx.is_development() => ("/dev/hang", GET),
-        _ => return Err(ApiError::NotFound),
+        // Not an API route: the storefront's static files (`public/`), or 404.
+        _ => return assets::serve(cx).await,
     };
     cx.route = template;
+    if cx.unknown_method.is_some() {
+        return Err(ApiError::MethodNotAllowed { allow });
+    }
     if method == Options {
         return cors::preflight(cx);
     }

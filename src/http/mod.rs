@@ -38,7 +38,12 @@ pub struct Cx {
     url: SplitUrl,
     pub env: Env,
     pub ctx: Context,
+    /// The request's method; `GET` (never routed as such) when [`Cx::unknown_method`] is set.
     pub method: Method,
+    /// The method's name when the worker crate has no variant for it (`PURGE`, `PROPFIND`,
+    /// `SEARCH`...; at most 32 characters, for the log): every route answers it 405. (workerd
+    /// answers methods outside its own list with 501 before a worker runs.)
+    pub unknown_method: Option<String>,
     pub path: String,
     /// Read once at the start of the request; pure code gets it passed down.
     pub now: UnixMillis,
@@ -56,11 +61,34 @@ thread_local! {
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
 }
 
+/// The method named `name` exactly (method names are case-sensitive, RFC 9110 §9.1; the
+/// runtime already upper-cases the standard ones, as `fetch` does), or `None` for one the
+/// worker crate has no variant for.
+fn known_method(name: &str) -> Option<Method> {
+    Some(match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        "PATCH" => Method::Patch,
+        "CONNECT" => Method::Connect,
+        "TRACE" => Method::Trace,
+        "REPORT" => Method::Report,
+        _ => return None,
+    })
+}
+
 impl Cx {
     #[must_use]
     pub fn new(req: web_sys::Request, env: Env, ctx: Context) -> Self {
         let now = UnixMillis(now_millis());
-        let method = Method::from(req.method());
+        let name = req.method();
+        let (method, unknown_method) = match known_method(&name) {
+            Some(method) => (method, None),
+            None => (Method::Get, Some(name.chars().take(32).collect())),
+        };
         let url = SplitUrl::parse(&req.url());
         let path = url.path().to_owned();
         let headers = req.headers();
@@ -77,6 +105,7 @@ impl Cx {
             env,
             ctx,
             method,
+            unknown_method,
             path,
             now,
             request_id,
@@ -286,7 +315,10 @@ impl Cx {
         let line = LogLine {
             level: if status >= 500 { "error" } else { "info" },
             request_id: &self.request_id,
-            method: self.method.as_ref(),
+            method: self
+                .unknown_method
+                .as_deref()
+                .unwrap_or(self.method.as_ref()),
             route: self.route,
             status,
             duration_ms: now_millis().saturating_sub(self.now.0),

@@ -50,7 +50,7 @@ describe('the foundation', () => {
   });
 
   test('an unknown path is a 404 problem', async () => {
-    for (const path of ['/nope', '/health/extra', '/products/a/b', '/%ff%fe', '/' + 'x'.repeat(8000)]) {
+    for (const path of ['/nope', '/health/extra', '/products/a/b', '/%ff%fe', '/' + 'x'.repeat(8000), '/products/', '/cart/items/', '/orders/', '/health/']) {
       await problem(await w.fetch(path), 404, '/problems/not-found');
     }
   });
@@ -61,6 +61,25 @@ describe('the foundation', () => {
       await problem(res, 405, '/problems/method-not-allowed');
       assert.equal(res.headers.get('allow'), 'GET, HEAD');
     }
+  });
+
+  test('a method outside the worker crate’s list (PURGE, PROPFIND, SEARCH) is a 405, never a read', async () => {
+    // (workerd itself answers a method outside its own list, e.g. FOO or a lower-case patch, with
+    // 501 before any worker runs: RFC 9110's answer to a method the server does not recognise.)
+    const cases = [
+      ['PURGE', '/products/tea-sencha-100g', 'GET, HEAD, PUT, DELETE'],
+      ['PROPFIND', '/health', 'GET, HEAD'],
+      ['SEARCH', '/orders', 'GET, HEAD, POST'],
+      ['MKCOL', '/cart', 'GET, HEAD, DELETE'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await w.fetch(path, { method });
+      await problem(res, 405, '/problems/method-not-allowed');
+      assert.equal(res.headers.get('allow'), allow, `${method} ${path}`);
+      const line = await w.logLine((l) => l.includes(res.headers.get('x-request-id')));
+      assert.ok(line.includes(`"method":"${method}"`), line);
+    }
+    await problem(await w.fetch('/nowhere', { method: 'PURGE' }), 404, '/problems/not-found');
   });
 
   test('a large body on a route that takes none is refused, not a crash', async () => {

@@ -146,7 +146,16 @@ export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'entry.m
     kvNamespaces: { CARTS: 'carts' },
     d1Databases: { DB: 'edgecart-db' },
     durableObjects: { IDEMPOTENCY: { className: 'IdempotencyStore', useSQLite: true } },
-    ...(assets ? { assets: { directory: join(ROOT, 'public'), routerConfig: { has_user_worker: true } } } : {}),
+    ...(assets
+      ? {
+          assets: {
+            directory: join(ROOT, 'public'),
+            binding: 'ASSETS',
+            // wrangler.toml's run_worker_first = true.
+            routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+          },
+        }
+      : {}),
     bindings: vars,
   };
 }

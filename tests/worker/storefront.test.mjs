@@ -200,6 +200,34 @@ describe('the storefront in a browser', () => {
     assert.doesNotMatch(js, /innerHTML|outerHTML|insertAdjacentHTML|\.style\b|setAttribute\('style'|eval\(|new Function/);
   });
 
+  test('the page’s files answer like API routes: 304 to their ETag, 405 + Allow to other methods, a 404 problem when missing', async () => {
+    const page = await w.fetch('/');
+    await page.arrayBuffer();
+    assert.ok(page.headers.get('x-request-id'), 'the worker answered (it runs ahead of the assets)');
+    const etag = page.headers.get('etag');
+    assert.ok(etag, 'the page has an ETag');
+    const again = await w.fetch('/', { headers: { 'if-none-match': etag } });
+    assert.equal(again.status, 304);
+    assert.equal(await again.text(), '');
+    const head = await w.fetch('/app.js', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.match(head.headers.get('content-type'), /javascript/);
+    assert.equal(await head.text(), '');
+    for (const [method, path] of [['POST', '/'], ['PUT', '/app.js'], ['DELETE', '/app.css'], ['PURGE', '/']]) {
+      const res = await w.fetch(path, { method, body: method === 'POST' || method === 'PUT' ? '{}' : undefined });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get('content-type'), 'application/problem+json');
+      assert.equal(res.headers.get('allow'), 'GET, HEAD');
+      assert.equal((await res.json()).type, '/problems/method-not-allowed');
+    }
+    for (const [method, path] of [['GET', '/nowhere.js'], ['POST', '/nowhere'], ['HEAD', '/missing.css']]) {
+      const res = await w.fetch(path, { method });
+      assert.equal(res.status, 404, `${method} ${path}`);
+      assert.equal(res.headers.get('content-type'), 'application/problem+json');
+      await res.arrayBuffer();
+    }
+  });
+
   test('a shopper signs in, browses, fills the cart, checks out and sees the order in history', async () => {
     const page = await openShop();
     await page.waitForSelector('#products li.card');
