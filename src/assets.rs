@@ -21,7 +21,7 @@ const BINDING: &str = "ASSETS";
 ///
 /// # Errors
 /// 404 when there is no such asset (or no binding), 405 for a method other than `GET`/`HEAD`
-/// on an asset, 503 when the assets service fails.
+/// on an asset, 503 when the assets service fails or answers 5xx.
 pub async fn serve(cx: &mut Cx) -> Result<Response, ApiError> {
     let Some(assets) = binding(cx) else {
         return Err(ApiError::NotFound);
@@ -31,15 +31,23 @@ pub async fn serve(cx: &mut Cx) -> Result<Response, ApiError> {
     let answer = if read {
         fetch(assets.fetch(&cx.req)).await?
     } else {
-        // Only whether the asset exists matters: ask with a HEAD of the same URL.
+        // Only whether the asset exists matters: a HEAD of the same URL, its redirects (to the
+        // canonical path of a page) not followed.
         let init = web_sys::RequestInit::new();
         init.set_method("HEAD");
-        let probe = web_sys::Request::new_with_str_and_init(&cx.req.url(), &init)
-            .map_err(|e| unavailable(&e))?;
-        fetch(assets.fetch(&probe)).await?
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        fetch(assets.fetch_with_str_and_init(&cx.req.url(), &init)).await?
     };
-    if answer.status() == 404 {
-        return Err(ApiError::NotFound);
+    match answer.status() {
+        404 => return Err(ApiError::NotFound),
+        // The service's own failure is a 503 problem (detail in the log), never a bare 5xx.
+        status if status >= 500 => {
+            return Err(ApiError::Unavailable {
+                retry_after: 1,
+                what: format!("assets: the service answered {status}"),
+            })
+        }
+        _ => {}
     }
     if !read {
         return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" });

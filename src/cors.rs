@@ -7,8 +7,8 @@
 //! [`decorate`] is called by [`crate::http::Cx::finish`] on every response, after any edge-cache
 //! lookup or store, so request-dependent headers (`Access-Control-Allow-Origin`, `Vary: Origin`)
 //! never land in a shared cache entry. A preflight (`OPTIONS` on a known route) is answered by
-//! [`preflight`] with 204; an unknown route stays 404 (the router refuses it before we are
-//! called). An origin that is not listed gets a 204 without any `Access-Control-*` header, which
+//! [`preflight`] with 204; `OPTIONS` on any other path is what [`crate::assets`] answers (404,
+//! or 405 on a static file). An origin that is not listed gets a 204 without any `Access-Control-*` header, which
 //! the browser treats as a refusal.
 
 pub mod policy;

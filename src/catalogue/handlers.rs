@@ -92,7 +92,6 @@ enum Payload {
     Stream(web_sys::ReadableStream),
 }
 
-/// Answers a read from a representation: 304 or 200, with `Cache-Status`.
 /// `Cache-Status`, and on a hit the stored representation's `Age` (RFC 9111 §4: a cache that
 /// answers from storage says how old the answer is, so a client's `max-age` counts from the
 /// representation's `Date`, not from when it received the copy).
@@ -103,6 +102,7 @@ fn set_cache_headers(headers: &Headers, cx: &Cx, rep: &Representation, served: S
     }
 }
 
+/// Answers a read from a representation: 304 or 200, with `Cache-Status` (and `Age` on a hit).
 fn respond(
     cx: &Cx,
     rep: &Representation,

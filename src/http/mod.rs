@@ -293,8 +293,11 @@ impl Cx {
     }
 
     async fn drain_unread_body(&mut self) {
-        // GET and HEAD carry no body: skip the three calls into JS below.
-        if matches!(self.method, Method::Get | Method::Head) || self.req.body_used() {
+        // GET and HEAD carry no body: skip the three calls into JS below. (A method the worker
+        // crate does not know, kept as GET, may: PROPFIND and SEARCH usually do.)
+        let bodiless =
+            self.unknown_method.is_none() && matches!(self.method, Method::Get | Method::Head);
+        if bodiless || self.req.body_used() {
             return;
         }
         let declared = self

@@ -96,6 +96,10 @@ describe('the foundation', () => {
       const tooBig = await w.fetch('/cart/items/mug', { method: 'PUT', headers: { authorization: 'Basic eA==' }, body: 'x'.repeat(40 * 1024) });
       assert.equal(tooBig.status, 401);
       await tooBig.arrayBuffer();
+      // A method the worker crate would read as GET, with a body (PROPFIND usually has one).
+      const propfind = await w.fetch('/health', { method: 'PROPFIND', body: 'x'.repeat(40 * 1024) });
+      assert.equal(propfind.status, 405);
+      await propfind.arrayBuffer();
       const next = await w.fetch('/health');
       assert.equal(next.status, 200);
       await next.arrayBuffer();
