@@ -172,7 +172,7 @@ export async function bundleReference(dir) {
 }
 
 /** Miniflare options for one worker, with the worker's output drained (and the tail kept). */
-export function options(kind, { port, persist, vars, scriptPath, assets = false, inspectorPort }) {
+export function options(kind, { port, persist, vars, scriptPath, assets = false, assetsFirst = false, inspectorPort }) {
   const tail = [];
   const drain = (stream) =>
     stream.on('data', (chunk) => {
@@ -184,6 +184,9 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
   let worker;
   if (kind.startsWith('edgecart') && !AA) {
     worker = { ...edgecartWorker({ vars, scriptPath, assets }), name: kind, modulesRoot: dirname(scriptPath) };
+    // The configuration before run_worker_first: the router asks the assets service whether a
+    // path is a file before any request reaches the worker.
+    if (assetsFirst) worker.assets.routerConfig = { has_user_worker: true };
   } else {
     worker = {
       name: kind,
@@ -391,12 +394,26 @@ function scenarios(tokens) {
     },
     {
       name: 'health-assets',
-      what: 'GET /health through the static-assets router (as deployed) vs without',
+      what:
+        'GET /health through the static-assets router as deployed (the worker first), vs without the router, and vs the router asking the assets first (the configuration before run_worker_first)',
       targets: [
         { label: 'edgecart+assets', worker: 'edgecart-assets', path: '/health' },
         { label: 'edgecart', worker: 'edgecart', path: '/health' },
+        { label: 'edgecart+assets-first', worker: 'edgecart-assets-first', path: '/health' },
       ],
-      ratios: [['edgecart+assets', 'edgecart', null]],
+      ratios: [
+        ['edgecart+assets', 'edgecart', null],
+        ['edgecart+assets', 'edgecart+assets-first', null],
+      ],
+    },
+    {
+      name: 'cart-assets',
+      what: 'GET /cart (3 lines, ES256) through the static-assets router: the worker first (as deployed) vs the assets first (before run_worker_first)',
+      targets: [
+        { label: 'edgecart+assets', worker: 'edgecart-assets', path: '/cart', headers: bearer('ES256') },
+        { label: 'edgecart+assets-first', worker: 'edgecart-assets-first', path: '/cart', headers: bearer('ES256') },
+      ],
+      ratios: [['edgecart+assets', 'edgecart+assets-first', null]],
     },
     {
       name: 'log-line',
@@ -626,6 +643,7 @@ async function main() {
   const specs = {
     edgecart: { scriptPath: edgecartScript, vars },
     'edgecart-assets': { scriptPath: edgecartScript, vars, assets: true },
+    'edgecart-assets-first': { scriptPath: edgecartScript, vars, assets: true, assetsFirst: true },
     'edgecart-d1': { scriptPath: edgecartScript, vars: { ...vars, IDEMPOTENCY_BACKEND: 'd1' } },
     reference: { scriptPath: referencePath, vars },
     'edgecart-log': { scriptPath: edgecartScript, vars: { ...vars, LOG_REQUESTS: 'all' } },
