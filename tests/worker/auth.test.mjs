@@ -383,6 +383,62 @@ describe('every accepted algorithm and the attack catalogue', () => {
   });
 });
 
+describe('claim checks the configuration sets: several audiences, a maximum lifetime, scopes from scp', () => {
+  let w;
+  let set;
+  const sign = (payload) => signRaw(set.keys.ES256.key, { alg: 'ES256', typ: 'JWT', kid: set.keys.ES256.kid }, payload);
+
+  before(async () => {
+    set = await makeKeySet();
+    w = await startWorker({
+      vars: { JWT_JWKS: set.jwks, JWT_AUDIENCE: 'shop-web, shop-app', JWT_MAX_LIFETIME_SECONDS: '900' },
+    });
+  });
+  after(async () => w?.stop());
+
+  test('any of the configured audiences is accepted, and no other', async () => {
+    for (const aud of ['shop-web', 'shop-app', ['other', 'shop-app']]) {
+      const res = await me(w, `Bearer ${await sign(claimsFor({ iss: ISSUER, aud }))}`);
+      assert.equal(res.status, 200, JSON.stringify(aud));
+      await res.arrayBuffer();
+    }
+    for (const aud of ['edgecart', 'shop-web, shop-app', ['other'], 'SHOP-WEB']) {
+      await assertRefused(await me(w, `Bearer ${await sign(claimsFor({ iss: ISSUER, aud }))}`), JSON.stringify(aud));
+    }
+  });
+
+  test('a lifetime (exp - iat) above JWT_MAX_LIFETIME_SECONDS is refused', async () => {
+    const ok = await me(w, `Bearer ${await sign(claimsFor({ iss: ISSUER, aud: 'shop-web', ttl: 900 }))}`);
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
+    await assertRefused(await me(w, `Bearer ${await sign(claimsFor({ iss: ISSUER, aud: 'shop-web', ttl: 901 }))}`), '901 s');
+    await assertRefused(await me(w, `Bearer ${await sign(claimsFor({ iss: ISSUER, aud: 'shop-web', ttl: 86_400 }))}`), 'a day');
+  });
+
+  test('scopes come from scp (an array) as from scope (space-delimited), and grant catalog:write', async () => {
+    const scp = await sign(claimsFor({ iss: ISSUER, aud: 'shop-web', sub: 'scp-admin', scp: ['catalog:write', 'read'] }));
+    const res = await me(w, `Bearer ${scp}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual((await res.json()).scopes, ['catalog:write', 'read']);
+    const body = { name: 'Scp tea', description: '', price_minor: 100, currency: 'EUR', stock: 1 };
+    const put = await w.fetch('/products/scp-tea', {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${scp}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(put.status, 201, await put.clone().text());
+    await put.arrayBuffer();
+    const reader = await sign(claimsFor({ iss: ISSUER, aud: 'shop-web', sub: 'scp-reader', scp: ['read'] }));
+    const refused = await w.fetch('/products/scp-tea', { method: 'DELETE', headers: { authorization: `Bearer ${reader}` } });
+    assert.equal(refused.status, 403);
+    assert.equal(
+      refused.headers.get('www-authenticate'),
+      'Bearer realm="edgecart", error="insufficient_scope", scope="catalog:write"',
+    );
+    await refused.arrayBuffer();
+  });
+});
+
 describe('remote key set rotation', () => {
   let w;
   let server;

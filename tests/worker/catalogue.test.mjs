@@ -433,7 +433,10 @@ describe('the catalogue', () => {
     );
     const noScope = await put(sku, good, reader);
     await problem(noScope, 403, '/problems/insufficient-scope');
-    assert.match(noScope.headers.get('www-authenticate'), /insufficient_scope/);
+    assert.equal(
+      noScope.headers.get('www-authenticate'),
+      'Bearer realm="edgecart", error="insufficient_scope", scope="catalog:write"',
+    );
     await problem(
       await w.fetch(`/products/${sku}`, { method: 'DELETE' }),
       401,
