@@ -8,8 +8,8 @@
 //! lookup or store, so request-dependent headers (`Access-Control-Allow-Origin`, `Vary: Origin`)
 //! never land in a shared cache entry. A preflight (`OPTIONS` on a known route) is answered by
 //! [`preflight`] with 204; `OPTIONS` on any other path is what [`crate::assets`] answers (404,
-//! or 405 on a static file). An origin that is not listed gets a 204 without any `Access-Control-*` header, which
-//! the browser treats as a refusal.
+//! or 405 on a static file). An origin that is not listed gets a 204 without any
+//! `Access-Control-*` header, which the browser treats as a refusal.
 
 pub mod policy;
 

@@ -61,8 +61,8 @@ thread_local! {
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
 }
 
-/// The method named `name` exactly (method names are case-sensitive, RFC 9110 §9.1; the
-/// runtime already upper-cases the standard ones, as `fetch` does), or `None` for one the
+/// The method named `name` exactly (method names are case-sensitive, RFC 9110 §9.1; clients
+/// send the standard ones upper-case, as `fetch` normalises them), or `None` for one the
 /// worker crate has no variant for.
 fn known_method(name: &str) -> Option<Method> {
     Some(match name {
