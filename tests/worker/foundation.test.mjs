@@ -3,7 +3,7 @@
 // request only.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker } from './harness.mjs';
+import { devToken, startWorker } from './harness.mjs';
 
 async function problem(res, status, type) {
   assert.equal(res.status, status);
@@ -47,6 +47,35 @@ describe('the foundation', () => {
       status: 'ok',
       checks: { kv: { ok: true }, durable_object: { ok: true }, d1: { ok: true } },
     });
+  });
+
+  test('a missing binding makes readiness a 503 problem naming it in checks, and its routes 503 with Retry-After', async () => {
+    for (const [binding, check] of [['DB', 'd1'], ['CARTS', 'kv'], ['IDEMPOTENCY', 'durable_object']]) {
+      const own = await startWorker({ without: [binding] });
+      try {
+        const res = await own.fetch('/health/ready');
+        assert.equal(res.status, 503, binding);
+        assert.equal(res.headers.get('content-type'), 'application/problem+json');
+        assert.match(res.headers.get('retry-after') ?? '', /^\d+$/);
+        const body = await res.json();
+        assert.equal(body.status, 503);
+        assert.equal(body.type, '/problems/unavailable');
+        for (const name of ['kv', 'durable_object', 'd1']) {
+          assert.equal(body.checks[name].ok, name !== check, `${binding}: ${name}`);
+        }
+        assert.equal((await own.fetch('/health')).status, 200, 'liveness touches no binding');
+        if (binding === 'CARTS') {
+          const token = await devToken(own, { sub: 'no-kv' });
+          const cart = await own.fetch('/cart', { headers: { authorization: `Bearer ${token}` } });
+          assert.equal(cart.status, 503);
+          assert.equal(cart.headers.get('content-type'), 'application/problem+json');
+          assert.ok(cart.headers.get('retry-after'));
+          await cart.arrayBuffer();
+        }
+      } finally {
+        await own.stop();
+      }
+    }
   });
 
   test('an unknown path is a 404 problem', async () => {

@@ -89,7 +89,7 @@ export async function migrate(db) {
   }
 }
 
-function options({ port, persist, vars, logs, inspectorPort }) {
+function options({ port, persist, vars, logs, inspectorPort, without = [] }) {
   const collect = (stream) => {
     let buf = '';
     stream.on('data', (chunk) => {
@@ -111,7 +111,19 @@ function options({ port, persist, vars, logs, inspectorPort }) {
       collect(stderr);
     },
     ...persistOptions(persist),
-    workers: [edgecartWorker({ vars })],
+    workers: [withoutBindings(edgecartWorker({ vars }), without)],
+  };
+}
+
+/** The worker definition with the named KV, D1 or Durable Object bindings left out. */
+function withoutBindings(worker, names) {
+  const drop = (group) =>
+    group && Object.fromEntries(Object.entries(group).filter(([name]) => !names.includes(name)));
+  return {
+    ...worker,
+    kvNamespaces: drop(worker.kvNamespaces),
+    d1Databases: drop(worker.d1Databases),
+    durableObjects: drop(worker.durableObjects),
   };
 }
 
@@ -163,20 +175,21 @@ export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'entry.m
 /**
  * Starts the built worker. `vars` override the defaults (development mode with a fresh ES256
  * dev key, issuer https://edgecart.test, audience edgecart). `migrations: false` skips D1
- * migrations. `inspect: true` opens the V8 inspector, for `collectGarbage()`. Returns { url, port,
+ * migrations. `inspect: true` opens the V8 inspector, for `collectGarbage()`. `without: ['DB']`
+ * leaves those KV, D1 or Durable Object bindings out. Returns { url, port,
  * persist, vars, logs, mf, fetch, collectGarbage, restart, stop }; `logs` holds
  * the worker's console lines.
  */
-export async function startWorker({ vars = {}, migrations = true, persist, inspect = false } = {}) {
+export async function startWorker({ vars = {}, migrations = true, persist, inspect = false, without = [] } = {}) {
   const port = await freePort();
   const inspectorPort = inspect ? await freePort() : undefined;
   const dir = persist ?? (await mkdtemp(join(tmpdir(), 'edgecart-test-')));
   const allVars = { ...(await devKeyVars()), ...vars };
   for (const [k, v] of Object.entries(allVars)) if (v === undefined) delete allVars[k];
   const logs = [];
-  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort }));
+  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without }));
   const url = (await mf.ready).toString().replace(/\/$/, '');
-  if (migrations && !persist) await migrate(await mf.getD1Database('DB'));
+  if (migrations && !persist && !without.includes('DB')) await migrate(await mf.getD1Database('DB'));
   const w = {
     url,
     port,
@@ -226,7 +239,7 @@ export async function startWorker({ vars = {}, migrations = true, persist, inspe
     },
     async restart() {
       await mf.dispose();
-      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort }));
+      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without }));
       await mf.ready;
     },
     async stop({ keepState = false } = {}) {
