@@ -12,7 +12,9 @@
 //   tokens (minted once here with jose), the same D1 rows and the same KV cart, each in its own
 //   fresh temporary state folder.
 // - edgecart runs without the static-assets router in front (the reference has none); the
-//   `health-assets` scenario measures what that router adds, as deployed.
+//   `health-assets` scenario measures what that router adds as deployed (the worker first), and
+//   `health-assets` and `cart-assets` compare that with the router asking the assets first
+//   (the configuration before run_worker_first).
 //
 // Environment: BENCH_SECONDS (per wrk run, default 3), BENCH_ROUNDS (default 5),
 // BENCH_CONNECTIONS (default 8), BENCH_QUICK=1 (1 s, 1 round, 1 start-up sample: a smoke run),
@@ -186,7 +188,7 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
     worker = { ...edgecartWorker({ vars, scriptPath, assets }), name: kind, modulesRoot: dirname(scriptPath) };
     // The configuration before run_worker_first: the router asks the assets service whether a
     // path is a file before any request reaches the worker.
-    if (assetsFirst) worker.assets.routerConfig = { has_user_worker: true };
+    if (assetsFirst && worker.assets) worker.assets.routerConfig = { has_user_worker: true };
   } else {
     worker = {
       name: kind,

@@ -49,7 +49,7 @@ describe('the foundation', () => {
     });
   });
 
-  test('a missing binding makes readiness a 503 problem naming it in checks, and its routes 503 with Retry-After', async () => {
+  test('a missing binding makes readiness a 503 problem naming it in checks, and a route that needs it a 503 with Retry-After', async () => {
     for (const [binding, check] of [['DB', 'd1'], ['CARTS', 'kv'], ['IDEMPOTENCY', 'durable_object']]) {
       const own = await startWorker({ without: [binding] });
       try {
@@ -63,7 +63,16 @@ describe('the foundation', () => {
         for (const name of ['kv', 'durable_object', 'd1']) {
           assert.equal(body.checks[name].ok, name !== check, `${binding}: ${name}`);
         }
-        assert.equal((await own.fetch('/health')).status, 200, 'liveness touches no binding');
+        const live = await own.fetch('/health');
+        assert.equal(live.status, 200, 'liveness touches no binding');
+        await live.arrayBuffer();
+        if (binding === 'DB') {
+          const product = await own.fetch('/products/tea-sencha-100g');
+          assert.equal(product.status, 503);
+          assert.equal(product.headers.get('content-type'), 'application/problem+json');
+          assert.ok(product.headers.get('retry-after'));
+          await product.arrayBuffer();
+        }
         if (binding === 'CARTS') {
           const token = await devToken(own, { sub: 'no-kv' });
           const cart = await own.fetch('/cart', { headers: { authorization: `Bearer ${token}` } });

@@ -117,6 +117,8 @@ function options({ port, persist, vars, logs, inspectorPort, without = [] }) {
 
 /** The worker definition with the named KV, D1 or Durable Object bindings left out. */
 function withoutBindings(worker, names) {
+  const known = [...Object.keys(worker.kvNamespaces), ...Object.keys(worker.d1Databases), ...Object.keys(worker.durableObjects)];
+  for (const name of names) if (!known.includes(name)) throw new Error(`no binding ${name} to leave out (${known})`);
   const drop = (group) =>
     group && Object.fromEntries(Object.entries(group).filter(([name]) => !names.includes(name)));
   return {
