@@ -8,7 +8,7 @@
 
 use worker::Response;
 
-use super::model::{price, Cart, Change, Outcome, Requested};
+use super::model::{price, Cart, CartId, Change, Outcome, Requested};
 use super::store;
 use crate::auth::{authenticate, Identity};
 use crate::catalogue::model::{Product, Sku, SkuError};
@@ -112,11 +112,17 @@ async fn write(cx: &mut Cx, identity: &Identity, write: Write) -> Result<Respons
     let cart = match current.apply(change, cx.now)? {
         Outcome::Unchanged => current,
         Outcome::Changed(next) => {
+            let next = next.identified(fresh_cart_id()?);
             store::save(&cx.env, &user_key, &next, ttl).await?;
             next
         }
     };
     respond(&cart, &price(&cart, &products))
+}
+
+/// A new cart's id: 128 random bits.
+fn fresh_cart_id() -> Result<CartId, ApiError> {
+    CartId::parse(&http::random_id()).map_err(ApiError::Internal)
 }
 
 fn find<'a>(products: &'a [Product], sku: &Sku) -> Option<&'a Product> {

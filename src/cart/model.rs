@@ -114,15 +114,55 @@ pub struct Line {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "CartDocument", into = "CartDocument")]
 pub struct Cart {
+    /// Made with the cart's first write and kept by every later one (emptying included), so
+    /// (user, id, version) names one cart state for good: versions restart at 0 when a cart
+    /// expires, ids do not repeat. `None` only for a cart never written, or stored before ids.
+    id: Option<CartId>,
     lines: Vec<Line>,
     currency: Option<Currency>,
     version: u64,
     updated_at: Option<UnixMillis>,
 }
 
+/// A cart's identity: 32 lower-case hex characters (128 random bits), made by the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CartId(String);
+
+impl CartId {
+    /// # Errors
+    /// A description when `text` is not 32 lower-case hex characters.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let ok = text.len() == 32
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err("cart id must be 32 lower-case hex characters".into())
+        }
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CartId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        CartId::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The stored JSON form of a [`Cart`] (the KV value).
 #[derive(Serialize, Deserialize)]
 struct CartDocument {
+    /// Absent in carts stored before carts had ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<CartId>,
     version: u64,
     /// RFC 3339; absent for a cart never written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +197,7 @@ impl TryFrom<CartDocument> for Cart {
             }
         };
         Ok(Self {
+            id: doc.id,
             lines: doc.lines,
             currency: doc.currency,
             version: doc.version,
@@ -168,6 +209,7 @@ impl TryFrom<CartDocument> for Cart {
 impl From<Cart> for CartDocument {
     fn from(cart: Cart) -> Self {
         Self {
+            id: cart.id,
             version: cart.version,
             updated_at: cart.updated_at.map(UnixMillis::to_rfc3339),
             currency: cart.currency,
@@ -254,6 +296,7 @@ impl Cart {
     #[must_use]
     pub fn empty() -> Self {
         Self {
+            id: None,
             lines: Vec::new(),
             currency: None,
             version: 0,
@@ -274,6 +317,32 @@ impl Cart {
     #[must_use]
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The cart's id; `None` for a cart never written (or stored before carts had ids).
+    #[must_use]
+    pub fn id(&self) -> Option<&CartId> {
+        self.id.as_ref()
+    }
+
+    /// This cart, keeping its id, or taking `fresh` when it has none: what a write stores.
+    #[must_use]
+    pub fn identified(mut self, fresh: CartId) -> Cart {
+        if self.id.is_none() {
+            self.id = Some(fresh);
+        }
+        self
+    }
+
+    /// What checkout's one-order-per-cart guard names this cart by, with its version: the id,
+    /// or for a cart stored before ids the time of its last write (a refilled cart of the same
+    /// version is written at another time).
+    #[must_use]
+    pub fn checkout_identity(&self) -> String {
+        match (&self.id, self.updated_at) {
+            (Some(id), _) => id.as_str().to_owned(),
+            (None, at) => format!("legacy-{}", at.map_or(0, |t| t.0)),
+        }
     }
 
     /// When the cart was last stored; `None` for a cart never written.
@@ -310,6 +379,7 @@ impl Cart {
     /// [`CartError::VersionExhausted`] at `u64::MAX`.
     pub fn emptied(&self, now: UnixMillis) -> Result<Cart, CartError> {
         Ok(Cart {
+            id: self.id.clone(),
             lines: Vec::new(),
             currency: None,
             version: self.next_version()?,
@@ -393,6 +463,7 @@ impl Cart {
             }
         };
         Ok(Outcome::Changed(Cart {
+            id: self.id.clone(),
             lines,
             currency,
             version: self.next_version()?,
@@ -804,6 +875,41 @@ mod tests {
         assert!(text.contains("\"version\":1"));
         assert!(text.contains("\"updated_at\":\"2026-11-30T00:53:20Z\""));
         assert_eq!(serde_json::from_str::<Cart>(&text).unwrap(), cart);
+    }
+
+    #[test]
+    fn a_cart_keeps_the_id_of_its_first_write_through_every_change_and_emptying() {
+        let tea = product("tea", 100, "EUR");
+        let first = CartId::parse(&"a".repeat(32)).unwrap();
+        let other = CartId::parse(&"b".repeat(32)).unwrap();
+        let cart = set(&Cart::empty(), &tea, 1).identified(first.clone());
+        assert_eq!(cart.id(), Some(&first));
+        let cart = set(&cart, &tea, 2).identified(other.clone());
+        assert_eq!(cart.id(), Some(&first), "a later write keeps the id");
+        let emptied = cart.emptied(UnixMillis(1_000)).unwrap();
+        assert_eq!(emptied.id(), Some(&first));
+        assert_eq!(emptied.checkout_identity(), "a".repeat(32));
+        let text = serde_json::to_string(&emptied).unwrap();
+        assert!(text.contains(&format!("\"id\":\"{}\"", "a".repeat(32))));
+        assert_eq!(serde_json::from_str::<Cart>(&text).unwrap(), emptied);
+        // A cart that expired starts again without an id: its next write gets a new one.
+        assert_eq!(Cart::empty().id(), None);
+        assert_eq!(
+            set(&Cart::empty(), &tea, 1).identified(other.clone()).id(),
+            Some(&other)
+        );
+    }
+
+    #[test]
+    fn a_cart_stored_before_ids_is_named_by_its_last_write_and_a_bad_id_is_refused() {
+        let legacy = r#"{"version":3,"updated_at":"2026-11-30T00:53:20Z","currency":"EUR","lines":[{"sku":"a","quantity":1,"name":"A"}]}"#;
+        let cart: Cart = serde_json::from_str(legacy).unwrap();
+        assert_eq!(cart.id(), None);
+        assert_eq!(cart.checkout_identity(), "legacy-1796000000000");
+        for bad in ["", "ABC", &"g".repeat(32), &"A".repeat(32), &"a".repeat(33)] {
+            let text = format!(r#"{{"id":"{bad}","version":0,"currency":null,"lines":[]}}"#);
+            assert!(serde_json::from_str::<Cart>(&text).is_err(), "{bad}");
+        }
     }
 
     #[test]

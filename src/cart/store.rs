@@ -21,10 +21,13 @@
 //!   another location that has not yet seen the latest one: the last write wins, and two
 //!   carts with different contents may briefly carry the same version number.
 //! - Checkout does not trust the cart alone: the order is priced from the catalogue and
-//!   stock is decremented in one D1 transaction, and the idempotency record (a Durable
-//!   Object, strongly consistent) makes a retried checkout replay instead of re-running. The
-//!   worst a KV race can do is lose a line edit or let an order be placed from a cart that a
-//!   racing edit changed in the same second; it cannot oversell or double-charge.
+//!   stock is decremented in one D1 transaction, whose unique index on (user, cart id, cart
+//!   version) admits one order per cart state whatever the `Idempotency-Key` (a second tab, a
+//!   client that makes a new key on retry, a location still reading the un-emptied cart);
+//!   the idempotency record makes a retry under the same key replay instead of re-running.
+//!   The worst a KV race can do is lose a line edit or let an order be placed from a cart
+//!   that a racing edit changed in the same second; it cannot oversell, and one cart state
+//!   is bought at most once.
 //! - KV accepts about one write per second per key. A faster burst on one cart gets 429 from
 //!   KV, which becomes `429 Too Many Requests` with `Retry-After: 1`; any other KV failure is
 //!   `503` with `Retry-After: 1`. Unchanged carts are never written, which keeps idempotent

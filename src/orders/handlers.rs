@@ -197,11 +197,13 @@ impl Checkout<'_> {
                     return Err(refusal.into());
                 }
             };
+            let cart_id = cart.checkout_identity();
             let new = NewOrder {
                 id: &self.id,
                 user_key: self.user_key,
                 plan: &plan,
                 cart_version: cart.version(),
+                cart_id: &cart_id,
                 email: self.request.email.as_ref(),
                 shipping_address: self.request.shipping_address.as_ref(),
                 created_at: cx.now,
@@ -239,6 +241,11 @@ impl Checkout<'_> {
                             .await
                             .map_err(after_write)?;
                         return Ok(order);
+                    }
+                    // Another checkout (another key) already bought this cart state.
+                    if store::cart_checked_out(&db, self.user_key, &cart_id, cart.version()).await?
+                    {
+                        return Err(Refusal::CartChanged.into());
                     }
                     let skus: Vec<_> = plan.lines.iter().map(|l| l.sku.clone()).collect();
                     let products = crate::catalogue::store::find_many(&db, &skus).await?;

@@ -7,7 +7,8 @@
 //! committed write. A checkout is one `batch()`, which D1 runs as one transaction:
 //!
 //! 1. `INSERT` the order (its id is derived from the idempotency record, so the primary key
-//!    refuses a second order for the same checkout);
+//!    refuses a second order for the same checkout; the unique index on (user, cart id, cart
+//!    version) refuses a second order of the same cart state under any other key);
 //! 2. `INSERT` each line;
 //! 3. `UPDATE products SET stock = stock - n` per line: the `stock >= 0` CHECK fails the whole
 //!    batch on an oversell, so two buyers racing for the last unit cannot both win;
@@ -40,6 +41,9 @@ pub struct NewOrder<'a> {
     pub user_key: &'a str,
     pub plan: &'a Plan,
     pub cart_version: u64,
+    /// The cart's [`crate::cart::model::Cart::checkout_identity`]: with `cart_version`, what
+    /// the one-order-per-cart index guards.
+    pub cart_id: &'a str,
     pub email: Option<&'a Email>,
     pub shipping_address: Option<&'a ShippingAddress>,
     pub created_at: UnixMillis,
@@ -108,8 +112,8 @@ fn commit_statements(
     statements.push(bind(
         db.prepare(
             "INSERT INTO orders (id, user_key, status, currency, total_minor, line_count,
-                cart_version, email, shipping_address, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                cart_version, email, shipping_address, created_at, cart_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         ),
         &[
             text(order.id.as_str()),
@@ -124,6 +128,7 @@ fn commit_statements(
                 .shipping_address
                 .map_or(JsValue::NULL, |a| text(&a.to_json())),
             uint(order.created_at.0),
+            text(order.cart_id),
         ],
     )?);
     for (position, line) in plan.lines.iter().enumerate() {
@@ -159,6 +164,30 @@ fn commit_statements(
         &[text(order.id.as_str()), text(plan.currency.as_str())],
     )?);
     Ok(statements)
+}
+
+/// Whether the user already has an order of this cart state (cart id and version): after a
+/// refused batch, tells a second checkout of the same cart from a shortage.
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn cart_checked_out(
+    db: &D1Database,
+    user_key: &str,
+    cart_id: &str,
+    cart_version: u64,
+) -> Result<bool, ApiError> {
+    let statement = bind(
+        db.prepare(
+            "SELECT count(*) AS n FROM orders
+             WHERE user_key = ?1 AND cart_id = ?2 AND cart_version = ?3",
+        ),
+        &[text(user_key), text(cart_id), uint(cart_version)],
+    )?;
+    let n = crate::d1::first_column(&statement, "n")
+        .await
+        .map_err(|e| unavailable("d1 find order of cart", &e))?;
+    Ok(n.as_f64().is_some_and(|n| n > 0.0))
 }
 
 /// The caller's order `id`, or `None` (also when it is someone else's).
