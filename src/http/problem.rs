@@ -18,6 +18,7 @@ pub enum ProblemKind {
     MethodNotAllowed,
     RequestInFlight,
     CartChanged,
+    PriceChanged,
     OutOfStock,
     PreconditionFailed,
     PayloadTooLarge,
@@ -31,7 +32,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind, for `GET /problems/{slug}` and the OpenAPI document.
-    pub const ALL: [ProblemKind; 17] = [
+    pub const ALL: [ProblemKind; 18] = [
         Self::BadRequest,
         Self::MissingToken,
         Self::InvalidToken,
@@ -40,6 +41,7 @@ impl ProblemKind {
         Self::MethodNotAllowed,
         Self::RequestInFlight,
         Self::CartChanged,
+        Self::PriceChanged,
         Self::OutOfStock,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
@@ -71,6 +73,8 @@ impl ProblemKind {
                 "A request with this Idempotency-Key is still being processed. Retry with the same key after Retry-After seconds."),
             Self::CartChanged => ("cart-changed", 409, "Cart changed",
                 "The cart changed since the version you checked out. Reload the cart, review it, and check out again with a new Idempotency-Key."),
+            Self::PriceChanged => ("price-changed", 409, "Price changed",
+                "The cart's total is not the `expected_total_minor` you sent: a price changed since you saw it. The problem's `total_minor` and `currency` are the total now; show it and check out again with a new Idempotency-Key."),
             Self::OutOfStock => ("out-of-stock", 409, "Out of stock",
                 "Not enough stock for an item in the cart. Change the quantity or remove the item and check out again."),
             Self::PreconditionFailed => ("precondition-failed", 412, "Precondition failed",
@@ -141,6 +145,11 @@ pub enum ApiError {
         retry_after: u64,
     },
     CartChanged,
+    /// Checkout's total is not the `expected_total_minor` the client sent: the total now.
+    PriceChanged {
+        total_minor: i64,
+        currency: String,
+    },
     OutOfStock {
         sku: String,
     },
@@ -174,6 +183,11 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sku: Option<String>,
+    /// `/problems/price-changed`: the total the server computes now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_minor: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// A problem response without `worker` types: status, extra headers and the body.
@@ -200,6 +214,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => ProblemKind::MethodNotAllowed,
             Self::RequestInFlight { .. } => ProblemKind::RequestInFlight,
             Self::CartChanged => ProblemKind::CartChanged,
+            Self::PriceChanged { .. } => ProblemKind::PriceChanged,
             Self::OutOfStock { .. } => ProblemKind::OutOfStock,
             Self::PreconditionFailed => ProblemKind::PreconditionFailed,
             Self::PayloadTooLarge => ProblemKind::PayloadTooLarge,
@@ -227,6 +242,7 @@ impl ApiError {
             | Self::MethodNotAllowed { .. }
             | Self::RequestInFlight { .. }
             | Self::CartChanged
+            | Self::PriceChanged { .. }
             | Self::OutOfStock { .. }
             | Self::PreconditionFailed
             | Self::PayloadTooLarge
@@ -243,6 +259,7 @@ impl ApiError {
         let (_, status, title, explanation) = kind.describe();
         let mut headers = Vec::new();
         let mut sku = None;
+        let mut total = None;
         let detail = match self {
             Self::BadRequest(d) | Self::InvalidValue(d) => d.clone(),
             Self::MissingToken => {
@@ -279,6 +296,13 @@ impl ApiError {
                 sku = Some(s.clone());
                 format!("Not enough stock for `{s}`.")
             }
+            Self::PriceChanged {
+                total_minor,
+                currency,
+            } => {
+                total = Some((*total_minor, currency.clone()));
+                format!("The cart's total is now {total_minor} ({currency} minor units).")
+            }
             Self::Misconfigured { variable, reason } => {
                 if development {
                     format!("Configuration variable {variable} is invalid: {reason}")
@@ -308,6 +332,8 @@ impl ApiError {
                 status,
                 detail,
                 sku,
+                total_minor: total.as_ref().map(|(t, _)| *t),
+                currency: total.map(|(_, c)| c),
             },
         }
     }

@@ -183,7 +183,10 @@ impl Checkout<'_> {
         }
         for _ in 0..CHECKOUT_ROUNDS {
             let (cart, priced) = crate::cart::store::load_priced(&cx.env, self.user_key).await?;
-            let plan = match super::model::plan(self.request.cart_version, &priced) {
+            let plan = super::model::plan(self.request.cart_version, &priced).and_then(|plan| {
+                super::model::confirm_total(plan, self.request.expected_total_minor)
+            });
+            let plan = match plan {
                 Ok(plan) => plan,
                 Err(refusal) => {
                     // A takeover of an attempt that was slow, not dead, may find the cart
@@ -288,9 +291,10 @@ enum Disposition {
 
 fn disposition(e: &ApiError) -> Disposition {
     match e {
-        ApiError::CartChanged | ApiError::OutOfStock { .. } | ApiError::InvalidValue(_) => {
-            Disposition::Store
-        }
+        ApiError::CartChanged
+        | ApiError::PriceChanged { .. }
+        | ApiError::OutOfStock { .. }
+        | ApiError::InvalidValue(_) => Disposition::Store,
         ApiError::BadRequest(_)
         | ApiError::MissingToken
         | ApiError::InvalidToken { .. }

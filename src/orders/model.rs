@@ -165,6 +165,8 @@ impl fmt::Debug for ShippingAddress {
 struct CheckoutBody {
     cart_version: u64,
     #[serde(default)]
+    expected_total_minor: Option<i64>,
+    #[serde(default)]
     email: Option<String>,
     #[serde(default)]
     shipping_address: Option<serde_json::Value>,
@@ -175,6 +177,8 @@ struct CheckoutBody {
 pub struct CheckoutRequest {
     /// The cart version the client saw and wants to buy.
     pub cart_version: u64,
+    /// The total the shopper was shown; when present, checkout refuses any other total.
+    pub expected_total_minor: Option<i64>,
     pub email: Option<Email>,
     pub shipping_address: Option<ShippingAddress>,
 }
@@ -188,6 +192,7 @@ impl CheckoutRequest {
         let body: CheckoutBody = crate::http::parse_json_body(bytes)?;
         Ok(Self {
             cart_version: body.cart_version,
+            expected_total_minor: body.expected_total_minor,
             email: body.email.as_deref().map(Email::parse).transpose()?,
             shipping_address: body
                 .shipping_address
@@ -259,6 +264,11 @@ pub enum Refusal {
     /// The cart is no longer at the version the client checked out.
     CartChanged,
     EmptyCart,
+    /// The total is not the one the shopper was shown: the total now.
+    PriceChanged {
+        total_minor: i64,
+        currency: Currency,
+    },
     /// Not enough stock, or the product left the catalogue / changed currency.
     OutOfStock(Sku),
 }
@@ -267,6 +277,13 @@ impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
         match r {
             Refusal::CartChanged => ApiError::CartChanged,
+            Refusal::PriceChanged {
+                total_minor,
+                currency,
+            } => ApiError::PriceChanged {
+                total_minor,
+                currency: currency.as_str().to_owned(),
+            },
             Refusal::EmptyCart => {
                 ApiError::InvalidValue("The cart is empty: there is nothing to check out.".into())
             }
@@ -325,6 +342,20 @@ pub fn plan(expected_version: u64, cart: &PricedCart) -> Result<Plan, Refusal> {
         total_minor: total,
         currency,
     })
+}
+
+/// The plan, if its total is the one the shopper was shown (`expected`, when sent).
+///
+/// # Errors
+/// [`Refusal::PriceChanged`] with the total now.
+pub fn confirm_total(plan: Plan, expected: Option<i64>) -> Result<Plan, Refusal> {
+    match expected {
+        Some(total) if total != plan.total_minor => Err(Refusal::PriceChanged {
+            total_minor: plan.total_minor,
+            currency: plan.currency,
+        }),
+        Some(_) | None => Ok(plan),
+    }
 }
 
 /// Why a checkout write failed, judged from the catalogue as read after the failure: the first
@@ -450,6 +481,38 @@ mod tests {
             line_total_minor: unit.map(|u| u * i64::from(quantity.get())),
             available,
         }
+    }
+
+    #[test]
+    fn a_total_other_than_the_one_the_shopper_saw_is_refused_with_the_total_now() {
+        let priced = cart(2, vec![line("tea", Some(250), 2, true)]);
+        let planned = || plan(2, &priced).unwrap();
+        assert_eq!(confirm_total(planned(), None).unwrap().total_minor, 500);
+        assert_eq!(
+            confirm_total(planned(), Some(500)).unwrap().total_minor,
+            500
+        );
+        assert_eq!(
+            confirm_total(planned(), Some(499)),
+            Err(Refusal::PriceChanged {
+                total_minor: 500,
+                currency: eur()
+            })
+        );
+        let problem = ApiError::from(Refusal::PriceChanged {
+            total_minor: 500,
+            currency: eur(),
+        })
+        .to_response(false);
+        assert_eq!(problem.status, 409);
+        assert_eq!(problem.problem.type_uri, "/problems/price-changed");
+        assert_eq!(
+            (
+                problem.problem.total_minor,
+                problem.problem.currency.as_deref()
+            ),
+            (Some(500), Some("EUR"))
+        );
     }
 
     fn cart(version: u64, items: Vec<PricedLine>) -> PricedCart {

@@ -2,7 +2,8 @@
 // makes a new key on retry, or a location still reading the un-emptied cart from KV must not
 // place a second order. The guard is D1's unique index on (user, cart id, cart version), in
 // the checkout batch; the loser is answered 409 /problems/cart-changed, stored and replayed
-// under its own key. For both idempotency stores.
+// under its own key. For both idempotency stores. Also: the total the shopper was shown
+// (`expected_total_minor`).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker } from './harness.mjs';
@@ -133,6 +134,24 @@ for (const backend of ['durable_object', 'd1']) {
       assert.equal(await s.orderCount('eli'), 1);
       await s.add('eli', 'once-tea', 2);
       assert.match(JSON.parse(await kv.get(key)).id, /^[0-9a-f]{32}$/);
+    });
+
+    test('expected_total_minor other than the total now is 409 price-changed with the total, stored and replayed', async () => {
+      const cart = await s.add('fox', 'once-tea', 2);
+      const key = newKey();
+      const body = { cart_version: cart.version, expected_total_minor: 1300 };
+      const res = await s.checkout('fox', { key, body });
+      const p = await problem(res, 409, '/problems/price-changed');
+      assert.equal(p.total_minor, 1400);
+      assert.equal(p.currency, 'EUR');
+      const replay = await s.checkout('fox', { key, body });
+      assert.equal(replay.status, 409);
+      assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+      await replay.arrayBuffer();
+      assert.equal(await s.orderCount('fox'), 0, 'nothing bought');
+      const ok = await s.checkout('fox', { body: { cart_version: cart.version, expected_total_minor: 1400 } });
+      assert.equal(ok.status, 201, await ok.clone().text());
+      assert.equal((await ok.json()).total_minor, 1400);
     });
   });
 }
