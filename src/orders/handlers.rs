@@ -25,6 +25,7 @@ use crate::http::{self, problem::ApiError, random_id, Cx, PRIVATE_NO_STORE};
 use crate::idempotency::key::{Fingerprint, IdempotencyKey, RecordKey};
 use crate::idempotency::machine::{NextAction, Policy, Release, StoredResponse};
 use crate::idempotency::store::RecordStore;
+use crate::time::UnixMillis;
 
 /// The development-only header that holds a checkout in flight for tests: `n` milliseconds
 /// (at most 10 000) between its claim and its D1 write.
@@ -60,8 +61,12 @@ pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
     };
     let records = RecordStore::open(&cx.env, &config, &user_key)?;
     let attempt = random_id();
+    // The lease counts from the claim, not from the request's arrival: authentication (up to
+    // a key-set fetch) and the body upload came in between, and a claim stamped with the
+    // arrival time could be written already expired, open to a duplicate's takeover.
+    let claimed_at = UnixMillis(http::now_millis());
     let (created_at, resumed) = match records
-        .claim(&record, &fingerprint, &attempt, cx.now, policy)
+        .claim(&record, &fingerprint, &attempt, claimed_at, policy)
         .await?
     {
         NextAction::Start {

@@ -3,9 +3,10 @@
 // place a second order. The guard is D1's unique index on (user, cart id, cart version), in
 // the checkout batch; the loser is answered 409 /problems/cart-changed, stored and replayed
 // under its own key. For both idempotency stores. Also: the total the shopper was shown
-// (`expected_total_minor`).
+// (`expected_total_minor`), and the lease of a claim made after a slow upload.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { startWorker } from './harness.mjs';
 import { newKey, problem, shop, snapshot, sleep, userKey } from './checkout-helpers.mjs';
 
@@ -155,3 +156,55 @@ for (const backend of ['durable_object', 'd1']) {
     });
   });
 }
+
+describe('the idempotency lease counts from the claim', () => {
+  let w;
+  let s;
+
+  before(async () => {
+    w = await startWorker({ vars: { IDEMPOTENCY_BACKEND: 'd1', IDEMPOTENCY_LEASE_SECONDS: '2' } });
+    s = shop(w);
+    await s.stock('drip-tea', { price: 500, stock: 100 });
+  });
+
+  after(async () => {
+    await w?.stop();
+  });
+
+  test('a body dripped in over longer than the lease still gets a full lease: a duplicate right after the claim is 409', { timeout: 60_000 }, async () => {
+    const cart = await s.add('gus', 'drip-tea', 1);
+    const key = newKey();
+    const text = JSON.stringify({ cart_version: cart.version });
+    const socket = connect(w.port, '127.0.0.1');
+    socket.on('error', () => {});
+    const reply = new Promise((resolve) => {
+      let data = '';
+      socket.on('data', (chunk) => {
+        data += chunk;
+        if (data.includes('\r\n\r\n')) resolve(data);
+      });
+    });
+    await new Promise((r) => socket.on('connect', r));
+    socket.write(
+      `POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${await s.token('gus')}\r\n` +
+        `Idempotency-Key: ${key}\r\nX-Edgecart-Test-Delay-Ms: 2500\r\nConnection: close\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n`,
+    );
+    // 3 s of upload: longer than the 2 s lease.
+    const bytes = Buffer.from(text);
+    for (let i = 0; i < bytes.length; i++) {
+      socket.write(bytes.subarray(i, i + 1));
+      await sleep(3000 / bytes.length);
+    }
+    const db = await w.mf.getD1Database('DB');
+    await until('the claim', async () => {
+      const row = await db.prepare("SELECT state FROM idempotency_records WHERE state = 'in_progress'").first();
+      return row !== null;
+    });
+    const duplicate = await s.checkout('gus', { key, body: text });
+    await problem(duplicate, 409, '/problems/request-in-flight');
+    assert.match(await reply, /^HTTP\/1\.1 201 /);
+    socket.destroy();
+    assert.equal(await s.orderCount('gus'), 1);
+  });
+});
