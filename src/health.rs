@@ -72,7 +72,11 @@ struct Ready {
     checks: Checks,
 }
 
-fn check(result: Result<(), String>) -> Check {
+/// What a failed probe shows in a production body: the route is public, and the runtime's
+/// error text (binding names, D1 or Durable Object messages) is for the operator's log.
+const GENERIC_FAILURE: &str = "unreachable";
+
+fn check(result: &Result<(), String>, development: bool) -> Check {
     match result {
         Ok(()) => Check {
             ok: true,
@@ -80,7 +84,11 @@ fn check(result: Result<(), String>) -> Check {
         },
         Err(error) => Check {
             ok: false,
-            error: Some(error),
+            error: Some(if development {
+                error.clone()
+            } else {
+                GENERIC_FAILURE.to_owned()
+            }),
         },
     }
 }
@@ -99,10 +107,11 @@ pub async fn ready(cx: &mut Cx) -> Result<Response, ApiError> {
         crate::idempotency::durable::probe(&cx.env),
         probe_d1(cx)
     );
+    let development = cx.is_development();
     let checks = Checks {
-        kv: check(kv),
-        durable_object: check(durable_object),
-        d1: check(d1),
+        kv: check(&kv, development),
+        durable_object: check(&durable_object, development),
+        d1: check(&d1, development),
     };
     let all_ok = checks.kv.ok && checks.durable_object.ok && checks.d1.ok;
     if all_ok {
@@ -118,6 +127,16 @@ pub async fn ready(cx: &mut Cx) -> Result<Response, ApiError> {
             "no-store",
         );
     }
+    let failures: serde_json::Map<String, serde_json::Value> =
+        [("kv", kv), ("durable_object", durable_object), ("d1", d1)]
+            .into_iter()
+            .filter_map(|(name, result)| result.err().map(|e| (name.to_owned(), e.into())))
+            .collect();
+    http::log_event(
+        "warn",
+        "readiness probe failed",
+        &serde_json::Value::Object(failures),
+    );
     let body = Ready {
         type_uri: Some("/problems/unavailable"),
         title: Some("Service unavailable"),

@@ -348,6 +348,25 @@ struct LogLine<'a> {
     detail: Option<String>,
 }
 
+/// Writes one log line about an event outside the request line (a failed probe, a release
+/// that did not happen): `{"level", "event", "detail"}`, built by serde so every value is
+/// escaped. Never pass a token, key or personal data.
+pub fn log_event(level: &'static str, event: &str, detail: &serde_json::Value) {
+    #[derive(Serialize)]
+    struct EventLine<'a> {
+        level: &'static str,
+        event: &'a str,
+        detail: &'a serde_json::Value,
+    }
+    if let Ok(text) = serde_json::to_string(&EventLine {
+        level,
+        event,
+        detail,
+    }) {
+        web_sys::console::log_1(&text.into());
+    }
+}
+
 /// Reads and discards a body stream until it ends or [`DRAIN_LIMIT_BYTES`] have gone by.
 async fn drain(reader: &BodyReader, mut total: usize) {
     while total <= DRAIN_LIMIT_BYTES {

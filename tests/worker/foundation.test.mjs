@@ -87,6 +87,34 @@ describe('the foundation', () => {
     }
   });
 
+  test('in production a failed readiness check says only that it failed; the runtime\'s text goes to the log', async () => {
+    const own = await startWorker({ vars: { ENVIRONMENT: 'production', DEV_TOKEN_KEY: undefined }, without: ['DB'] });
+    try {
+      const res = await own.fetch('/health/ready');
+      assert.equal(res.status, 503);
+      const body = await res.json();
+      assert.deepEqual(body.checks.d1, { ok: false, error: 'unreachable' });
+      assert.deepEqual(body.checks.kv, { ok: true });
+      const line = await own.logLine((l) => l.includes('readiness probe failed'));
+      const logged = JSON.parse(line.slice(line.indexOf('{')));
+      assert.equal(logged.level, 'warn');
+      assert.equal(typeof logged.detail.d1, 'string');
+      assert.notEqual(logged.detail.d1, 'unreachable', 'the log has the runtime\'s own text');
+      assert.deepEqual(Object.keys(logged.detail), ['d1']);
+    } finally {
+      await own.stop();
+    }
+    // In development the body carries the text too.
+    const dev = await startWorker({ without: ['DB'] });
+    try {
+      const body = await (await dev.fetch('/health/ready')).json();
+      assert.equal(body.checks.d1.ok, false);
+      assert.notEqual(body.checks.d1.error, 'unreachable');
+    } finally {
+      await dev.stop();
+    }
+  });
+
   test('an unknown path is a 404 problem', async () => {
     for (const path of ['/nope', '/health/extra', '/products/a/b', '/%ff%fe', '/' + 'x'.repeat(8000), '/products/', '/cart/items/', '/orders/', '/health/']) {
       await problem(await w.fetch(path), 404, '/problems/not-found');
