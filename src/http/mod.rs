@@ -257,7 +257,10 @@ impl Cx {
             Err(e) => (problem_response(&e.to_response(development)), Some(e)),
         };
         let status = response.status_code();
-        let _ = response.headers_mut().set("X-Request-Id", &self.request_id);
+        let headers = response.headers_mut();
+        let _ = headers.set("X-Request-Id", &self.request_id);
+        // No response is meant to be content-sniffed (a JSON body read as HTML, say).
+        let _ = headers.set("X-Content-Type-Options", "nosniff");
         // Request-dependent headers go on last, after any edge-cache lookup or store.
         if self.config().is_ok() {
             if let Some(config) = self.config.clone() {

@@ -115,6 +115,32 @@ describe('the foundation', () => {
     }
   });
 
+  test('every response carries X-Content-Type-Options: nosniff', async () => {
+    const token = await devToken(w, { sub: 'sniff' });
+    const auth = { authorization: `Bearer ${token}` };
+    const cases = [
+      ['/health', {}],
+      ['/health/ready', {}],
+      ['/me', { headers: auth }],
+      ['/me', {}],
+      ['/cart', { headers: auth }],
+      ['/products', {}],
+      ['/products/tea-sencha-100g', {}],
+      ['/products/tea-sencha-100g', { method: 'HEAD' }],
+      ['/orders', { headers: auth }],
+      ['/openapi.json', {}],
+      ['/problems/not-found', {}],
+      ['/nope', {}],
+      ['/health', { method: 'POST', body: '{}' }],
+      ['/', {}],
+    ];
+    for (const [path, init] of cases) {
+      const res = await w.fetch(path, init);
+      await res.arrayBuffer();
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', `${init.method ?? 'GET'} ${path} (${res.status})`);
+    }
+  });
+
   test('an unknown path is a 404 problem', async () => {
     for (const path of ['/nope', '/health/extra', '/products/a/b', '/%ff%fe', '/' + 'x'.repeat(8000), '/products/', '/cart/items/', '/orders/', '/health/']) {
       await problem(await w.fetch(path), 404, '/problems/not-found');
