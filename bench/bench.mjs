@@ -89,9 +89,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // Keys and tokens
 
-// P-256 group order. edgecart refuses high-S ECDSA signatures (semantics.md A19) while
-// WebCrypto signers (jose here) emit them about half the time, so ES256 tokens are
-// normalised to low S (s → n − s, the same signature for a verifier that accepts both).
+// P-256 group order. WebCrypto signers (jose here) emit high-S ECDSA signatures about half
+// the time; both workers accept them (semantics.md A19), but ES256 tokens are normalised to
+// low S (s → n − s, the same cost to verify) so that they also verify with
+// JWT_ES256_REQUIRE_LOW_S=true and the runs stay comparable with earlier ones.
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
 function lowS(token) {

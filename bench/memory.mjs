@@ -141,8 +141,8 @@ async function rssKb(pid) {
 }
 
 /**
- * Tokens signed with the harness's dev key, as /dev/token signs them: ES256 in low-S form (the
- * worker refuses high-S signatures, attack catalogue A19; WebCrypto emits them half the time).
+ * Tokens signed with the harness's dev key, as /dev/token signs them: ES256 in low-S form (so
+ * they verify also with JWT_ES256_REQUIRE_LOW_S=true; WebCrypto emits high-S half the time).
  */
 export async function minter(vars) {
   const jwk = JSON.parse(vars.DEV_TOKEN_KEY);

@@ -1,7 +1,9 @@
-// ES256 signatures in low-S form. edgecart refuses high-S ECDSA signatures (semantics.md A19:
-// (r, s) and (r, n − s) both verify, so accepting both makes tokens malleable). WebCrypto, and
-// so jose, emits high-S about half the time; an ES256 token minted for edgecart goes through
-// `lowS`. Shared by scripts/token.mjs, the tests and the bench.
+// ES256 signatures in low-S form. (r, s) and (r, n − s) are both valid ECDSA signatures;
+// WebCrypto, and so jose, emits high-S about half the time. edgecart accepts both by default
+// (semantics.md A19) and refuses high-S only with JWT_ES256_REQUIRE_LOW_S=true, so an issuer
+// that wants that strictness normalises with `lowS`. scripts/token.mjs does, like the
+// worker's /dev/token, so development tokens verify in either mode; the tests use `flipS` and
+// `signatureS` to build and recognise the twins.
 
 /** The order of the P-256 group. */
 export const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
@@ -28,7 +30,8 @@ export function lowS(token) {
   return withS(token, (s) => (s > P256_N / 2n ? P256_N - s : s));
 }
 
-/** The malleable twin of an ES256 JWS: s → n − s (a valid ECDSA signature edgecart refuses). */
+/** The malleable twin of an ES256 JWS: s → n − s (a valid ECDSA signature; refused only with
+ *  JWT_ES256_REQUIRE_LOW_S=true). */
 export function flipS(token) {
   return withS(token, (s) => P256_N - s);
 }

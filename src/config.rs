@@ -73,8 +73,8 @@ pub struct Config {
     pub jwt_leeway_seconds: u64,
     pub jwt_max_token_bytes: usize,
     pub jwt_max_lifetime_seconds: Option<u64>,
-    /// Accept high-S ES256 signatures (off: refused as malleable, semantics.md A19).
-    pub jwt_es256_allow_high_s: bool,
+    /// Refuse high-S ES256 signatures (off: both twins are valid ECDSA, semantics.md A19).
+    pub jwt_es256_require_low_s: bool,
     /// PASERK `k4.public.…` keys.
     pub paseto_v4_public_keys: Vec<String>,
     /// Private JWK that signs `/dev/token` tokens (development only).
@@ -125,7 +125,7 @@ pub const VAR_NAMES: [&str; 19] = [
     "JWT_LEEWAY_SECONDS",
     "JWT_MAX_TOKEN_BYTES",
     "JWT_MAX_LIFETIME_SECONDS",
-    "JWT_ES256_ALLOW_HIGH_S",
+    "JWT_ES256_REQUIRE_LOW_S",
     "PASETO_V4_PUBLIC_KEYS",
     "CORS_ALLOW_ORIGINS",
     "CATALOGUE_MAX_AGE",
@@ -194,10 +194,12 @@ impl Config {
                 None => None,
                 Some(_) => Some(number(&get, "JWT_MAX_LIFETIME_SECONDS", 0, 1, 31_536_000)?),
             },
-            jwt_es256_allow_high_s: match get("JWT_ES256_ALLOW_HIGH_S").as_deref() {
+            jwt_es256_require_low_s: match get("JWT_ES256_REQUIRE_LOW_S").as_deref() {
                 None | Some("false") => false,
                 Some("true") => true,
-                Some(_) => return Err(err("JWT_ES256_ALLOW_HIGH_S", "expected `true` or `false`")),
+                Some(_) => {
+                    return Err(err("JWT_ES256_REQUIRE_LOW_S", "expected `true` or `false`"))
+                }
             },
             paseto_v4_public_keys: list(get("PASETO_V4_PUBLIC_KEYS")),
             dev_token_key: get("DEV_TOKEN_KEY").map(Secret::new),
@@ -325,7 +327,7 @@ mod tests {
         assert_eq!(c.jwt_leeway_seconds, 60);
         assert_eq!(c.jwt_max_token_bytes, 8192);
         assert_eq!(c.jwt_max_lifetime_seconds, None);
-        assert!(!c.jwt_es256_allow_high_s);
+        assert!(!c.jwt_es256_require_low_s);
         assert_eq!(
             (c.catalogue_max_age, c.catalogue_s_maxage, c.catalogue_swr),
             (60, 300, 60)
@@ -369,15 +371,20 @@ mod tests {
             "ENVIRONMENT"
         );
         assert_eq!(
-            parse(&[("JWT_ES256_ALLOW_HIGH_S", "yes")])
+            parse(&[("JWT_ES256_REQUIRE_LOW_S", "yes")])
                 .unwrap_err()
                 .variable,
-            "JWT_ES256_ALLOW_HIGH_S"
+            "JWT_ES256_REQUIRE_LOW_S"
         );
         assert!(
-            parse(&[("JWT_ES256_ALLOW_HIGH_S", "true")])
+            parse(&[("JWT_ES256_REQUIRE_LOW_S", "true")])
                 .unwrap()
-                .jwt_es256_allow_high_s
+                .jwt_es256_require_low_s
+        );
+        assert!(
+            !parse(&[("JWT_ES256_REQUIRE_LOW_S", "false")])
+                .unwrap()
+                .jwt_es256_require_low_s
         );
         assert_eq!(
             parse(&[("IDEMPOTENCY_BACKEND", "kv")])

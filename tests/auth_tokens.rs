@@ -53,7 +53,7 @@ fn policy() -> Policy {
         leeway_seconds: 60,
         max_token_bytes: 8192,
         max_lifetime_seconds: None,
-        es256_allow_high_s: false,
+        es256_require_low_s: false,
     }
 }
 
@@ -150,12 +150,8 @@ fn signer(alg: &str) -> impl Fn(&[u8]) -> Vec<u8> {
             "HS256" => owned(&Hs256.sign(&Hs256Key::new(HS256_SECRET), m)),
             "HS384" => owned(&Hs384.sign(&Hs384Key::new(HS384_SECRET), m)),
             "HS512" => owned(&Hs512.sign(&Hs512Key::new(HS512_SECRET), m)),
-            "ES256" => {
-                // Issuers must emit low-S (A19); jwt-compact does not always.
-                let mut sig = owned(&Es256.sign(&k.es256, m));
-                normalize_p256_low_s(&mut sig);
-                sig
-            }
+            // As issuers sign: not normalised, so about half are high-S (A19).
+            "ES256" => owned(&Es256.sign(&k.es256, m)),
             "EdDSA" => owned(&Ed25519.sign(&k.ed25519, m)),
             "RS256" => owned(&Rsa::rs256().sign(&k.rsa, m)),
             "RS384" => owned(&Rsa::rs384().sign(&k.rsa, m)),
@@ -581,7 +577,7 @@ fn scopes_come_from_scope_or_scp() {
 fn a_lifetime_above_the_configured_ceiling_is_refused() {
     let p = Policy {
         max_lifetime_seconds: Some(300),
-        es256_allow_high_s: false,
+        es256_require_low_s: false,
         ..policy()
     };
     assert_eq!(
@@ -773,25 +769,106 @@ fn high_s_twin(token: &str) -> String {
     format!("{input}.{}", b64(&sig))
 }
 
+/// `⌊n / 2⌋` of P-256, big-endian: the largest low-S value.
+fn half_order() -> [u8; 32] {
+    let mut half = P256_ORDER;
+    half.iter_mut().fold(0_u8, |carry, b| {
+        let next = *b & 1;
+        *b = (*b >> 1) | (carry << 7);
+        next
+    });
+    half
+}
+
+fn signature_of(token: &str) -> Vec<u8> {
+    Base64UrlUnpadded::decode_vec(token.rsplit_once('.').unwrap().1).unwrap()
+}
+
+fn is_high_s(token: &str) -> bool {
+    signature_of(token)[32..] > half_order()[..]
+}
+
+/// The same token with a low-S signature (`s → n − s` when `s > n/2`).
+fn low_s(token: &str) -> String {
+    let (input, _) = token.rsplit_once('.').unwrap();
+    let mut sig = signature_of(token);
+    normalize_p256_low_s(&mut sig);
+    format!("{input}.{}", b64(&sig))
+}
+
+fn es256_token(i: usize) -> String {
+    let mut c = claims();
+    c["jti"] = json!(i);
+    token("ES256", json!({}), &c)
+}
+
+fn requiring_low_s() -> Policy {
+    Policy {
+        es256_require_low_s: true,
+        ..policy()
+    }
+}
+
 #[test]
-fn a19_a_low_s_ecdsa_signature_verifies_and_its_high_s_twin_is_refused() {
+fn a19_es256_signatures_as_signers_make_them_verify_whether_s_is_low_or_high() {
+    // jwt-compact (RustCrypto's p256) does not normalise, like WebCrypto, OpenSSL and jose.
+    let tokens: Vec<String> = (0..40).map(es256_token).collect();
+    let high = tokens.iter().filter(|t| is_high_s(t)).count();
+    assert!(high > 0 && high < 40, "{high} of 40 high-S");
+    for (i, t) in tokens.iter().enumerate() {
+        assert_eq!(check(t).map(|id| id.sub), Ok("alice".to_owned()), "{i}");
+    }
+}
+
+#[test]
+fn a19_the_high_s_twin_of_a_low_s_signature_verifies_unless_low_s_is_required() {
+    let k = keys();
+    let verifying = k.es256.to_verifying_key();
     for i in 0..16 {
-        let mut c = claims();
-        c["jti"] = json!(i);
-        let low = token("ES256", json!({}), &c);
-        assert!(check(&low).is_ok(), "{i}");
+        let low = low_s(&es256_token(i));
+        assert!(!is_high_s(&low), "{i}");
         let high = high_s_twin(&low);
         assert_ne!(high, low);
-        // The twin is a valid ECDSA signature: only the low-S rule refuses it.
-        let (input, sig) = high.rsplit_once('.').unwrap();
-        let k = keys();
-        let verifying = k.es256.to_verifying_key();
-        let sig = <Es256 as Algorithm>::Signature::try_from_slice(
-            &Base64UrlUnpadded::decode_vec(sig).unwrap(),
-        )
-        .unwrap();
+        assert!(is_high_s(&high), "{i}");
+        // The twin is a valid ECDSA signature.
+        let (input, _) = high.rsplit_once('.').unwrap();
+        let sig = <Es256 as Algorithm>::Signature::try_from_slice(&signature_of(&high)).unwrap();
         assert!(Es256.verify_signature(&sig, &verifying, input.as_bytes()));
-        assert_eq!(check(&high), Err(Refusal::BadSignature), "{i}");
+        assert!(check(&low).is_ok(), "low {i}");
+        assert!(check(&high).is_ok(), "high {i}");
+        // JWT_ES256_REQUIRE_LOW_S=true: the low-S one only.
+        assert!(
+            check_with(&low, &requiring_low_s(), &ring()).is_ok(),
+            "low {i}"
+        );
+        assert_eq!(
+            check_with(&high, &requiring_low_s(), &ring()),
+            Err(Refusal::BadSignature),
+            "high {i}"
+        );
+        // A flipped bit fails in either mode.
+        assert_eq!(check(&flip_bit(&high, 2)), Err(Refusal::BadSignature));
+    }
+}
+
+#[test]
+fn a19_s_or_r_zero_or_at_least_the_order_is_refused_in_either_mode() {
+    let good = low_s(&es256_token(0));
+    let (input, _) = good.rsplit_once('.').unwrap();
+    let sig = signature_of(&good);
+    let with = |r: &[u8], s: &[u8]| format!("{input}.{}", b64(&[r, s].concat()));
+    for bad in [
+        with(&[0; 32], &[0; 32]),
+        with(&sig[..32], &[0; 32]),
+        with(&[0; 32], &sig[32..]),
+        with(&P256_ORDER, &sig[32..]),
+        with(&sig[..32], &P256_ORDER),
+        with(&sig[..32], &[0xff; 32]),
+        with(&[0xff; 32], &sig[32..]),
+    ] {
+        for p in [policy(), requiring_low_s()] {
+            assert_eq!(check_with(&bad, &p, &ring()), Err(Refusal::BadSignature));
+        }
     }
 }
 
@@ -813,16 +890,11 @@ fn development_tokens_are_signed_with_low_s() {
         };
         let input = signing_input(&key, ISS, "edgecart", &request, UnixMillis(NOW * 1000));
         let sig = block_on(sign_es256(&key, input.as_bytes())).unwrap();
-        let mut half = P256_ORDER;
-        half.iter_mut().fold(0_u8, |carry, b| {
-            let next = *b & 1;
-            *b = (*b >> 1) | (carry << 7);
-            next
-        });
-        assert!(sig[32..] <= half[..], "dev token {i} has a high s");
+        assert!(sig[32..] <= half_order()[..], "dev token {i} has a high s");
         let token = format!("{input}.{}", b64(&sig));
+        // Low-S, so they verify also where JWT_ES256_REQUIRE_LOW_S=true.
         assert_eq!(
-            check(&token).map(|id| id.sub),
+            check_with(&token, &requiring_low_s(), &ring()).map(|id| id.sub),
             Ok(format!("dev-{i}")),
             "{i}"
         );

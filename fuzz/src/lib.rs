@@ -65,7 +65,7 @@ pub fn policy(max_lifetime: bool) -> Policy {
         leeway_seconds: 60,
         max_token_bytes: 8192,
         max_lifetime_seconds: max_lifetime.then_some(3600),
-        es256_allow_high_s: false,
+        es256_require_low_s: false,
     }
 }
 

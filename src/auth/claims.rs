@@ -86,9 +86,9 @@ pub struct Policy {
     pub leeway_seconds: u64,
     pub max_token_bytes: usize,
     pub max_lifetime_seconds: Option<u64>,
-    /// Accept high-S ES256 signatures (`JWT_ES256_ALLOW_HIGH_S`). Off by default: see
-    /// [`super::jwt::ecdsa_p256_in_range`].
-    pub es256_allow_high_s: bool,
+    /// Refuse high-S ES256 signatures (`JWT_ES256_REQUIRE_LOW_S`). Off by default: a high-S
+    /// signature is valid ECDSA, see [`super::jwt::ecdsa_p256_in_range`].
+    pub es256_require_low_s: bool,
 }
 
 /// Latest date accepted in a claim (9999-12-31T23:59:59Z); later is "huge" (A11).
@@ -266,7 +266,7 @@ mod tests {
             leeway_seconds: 60,
             max_token_bytes: 8192,
             max_lifetime_seconds: None,
-            es256_allow_high_s: false,
+            es256_require_low_s: false,
         }
     }
 
@@ -328,7 +328,7 @@ mod tests {
     fn a_lifetime_above_the_ceiling_is_refused() {
         let p = Policy {
             max_lifetime_seconds: Some(3600),
-            es256_allow_high_s: false,
+            es256_require_low_s: false,
             ..policy()
         };
         let with_iat = |exp: u64| Dates {

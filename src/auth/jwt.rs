@@ -25,8 +25,8 @@ pub struct PendingJwt {
     pub kid: Option<String>,
     /// The identity the token claims (valid once the signature is).
     pub identity: Identity,
-    /// Whether a high-S ES256 signature may pass the precheck (the policy's choice).
-    pub es256_allow_high_s: bool,
+    /// Whether a high-S ES256 signature is refused by the precheck (the policy's choice).
+    pub es256_require_low_s: bool,
 }
 
 /// Which key verifies a token.
@@ -75,7 +75,7 @@ pub fn parse(token: &str, policy: &Policy, now: UnixMillis) -> Result<PendingJwt
         alg,
         kid,
         identity,
-        es256_allow_high_s: policy.es256_allow_high_s,
+        es256_require_low_s: policy.es256_require_low_s,
     })
 }
 
@@ -150,7 +150,7 @@ impl PendingJwt {
             return Err(Refusal::BadSignature);
         }
         if let (Alg::Es256, KeyMaterial::P256 { .. }) = (key.alg, &key.material) {
-            if !ecdsa_p256_in_range(&self.signature, self.es256_allow_high_s) {
+            if !ecdsa_p256_in_range(&self.signature, self.es256_require_low_s) {
                 return Err(Refusal::BadSignature);
             }
         }
@@ -170,23 +170,24 @@ const P256_HALF_ORDER: [u8; 32] = [
     0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
 ];
 
-/// `r` in `1..n` and `s` in `1..=n/2` (low-S), or `1..n` when `allow_high_s`.
+/// `r` and `s` in `1..n`, and `s` in `1..=n/2` (low-S) when `require_low_s`.
 ///
-/// Zero components are the CVE-2022-21449 forgery (`r = s = 0`). High-S is refused because
-/// `(r, s)` and `(r, n − s)` verify alike: accepting both makes every signature malleable (a
-/// second, different token for the same claims), which semantics.md's attack catalogue (A19)
-/// forbids. Our own signer normalises ([`normalize_p256_low_s`]); issuers whose libraries
-/// emit high-S half the time must normalise too, or the operator opts out of this rule with
-/// `JWT_ES256_ALLOW_HIGH_S=true` (many signers, e.g. WebCrypto, OpenSSL and so jose, do not
-/// normalise; a malleable twin carries the same claims, so it grants nothing new).
+/// Zero components and components of `n` or more are refused always: `r = s = 0` is the
+/// CVE-2022-21449 forgery, and no signer emits a component outside the group. A high-S
+/// signature is a valid ECDSA signature (RFC 7518 §3.4 asks for no normalisation, and
+/// WebCrypto, OpenSSL and so jose, PyJWT, Go and Java emit high-S about half the time), so it
+/// is accepted by default. `(r, s)` and `(r, n − s)` verify alike, but a twin carries the same
+/// claims and edgecart keys nothing by signature, so the malleability grants nothing (A19).
+/// An operator whose issuer normalises may still refuse high-S with
+/// `JWT_ES256_REQUIRE_LOW_S=true`.
 #[must_use]
-pub fn ecdsa_p256_in_range(signature: &[u8], allow_high_s: bool) -> bool {
+pub fn ecdsa_p256_in_range(signature: &[u8], require_low_s: bool) -> bool {
     let nonzero = |v: &[u8]| v.iter().any(|b| *b != 0);
     let s_limit_ok = |s: &[u8]| {
-        if allow_high_s {
-            s < P256_ORDER.as_slice()
-        } else {
+        if require_low_s {
             s <= P256_HALF_ORDER.as_slice()
+        } else {
+            s < P256_ORDER.as_slice()
         }
     };
     match (signature.get(..32), signature.get(32..)) {
@@ -198,7 +199,9 @@ pub fn ecdsa_p256_in_range(signature: &[u8], allow_high_s: bool) -> bool {
 }
 
 /// Rewrites a raw `r‖s` P-256 signature to its low-S twin (`s → n − s` when `s > n/2`), the
-/// only form [`ecdsa_p256_in_range`] accepts. Anything but 64 bytes is left alone.
+/// form [`ecdsa_p256_in_range`] accepts also with `require_low_s` (our own `/dev/token`
+/// signer uses it, so development tokens verify in either mode). Anything but 64 bytes is
+/// left alone.
 pub fn normalize_p256_low_s(signature: &mut [u8]) {
     if signature.len() != 64 {
         return;
@@ -230,18 +233,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ecdsa_components_outside_the_group_are_refused() {
-        let mut sig = [1_u8; 64];
-        assert!(ecdsa_p256_in_range(&sig, false));
-        assert!(!ecdsa_p256_in_range(&[0; 64], false));
-        sig[..32].copy_from_slice(&P256_ORDER);
-        assert!(!ecdsa_p256_in_range(&sig, false));
-        sig[..32].copy_from_slice(&[0xff; 32]);
-        assert!(!ecdsa_p256_in_range(&sig, false));
-        assert!(!ecdsa_p256_in_range(&[1; 63], false));
-        let mut zero_s = [1_u8; 64];
-        zero_s[32..].copy_from_slice(&[0; 32]);
-        assert!(!ecdsa_p256_in_range(&zero_s, false));
+    fn ecdsa_components_outside_the_group_are_refused_in_either_mode() {
+        for require_low_s in [false, true] {
+            let mut sig = [1_u8; 64];
+            assert!(ecdsa_p256_in_range(&sig, require_low_s));
+            assert!(!ecdsa_p256_in_range(&[0; 64], require_low_s));
+            sig[..32].copy_from_slice(&P256_ORDER);
+            assert!(!ecdsa_p256_in_range(&sig, require_low_s));
+            sig[..32].copy_from_slice(&[0xff; 32]);
+            assert!(!ecdsa_p256_in_range(&sig, require_low_s));
+            assert!(!ecdsa_p256_in_range(&[1; 63], require_low_s));
+            let mut zero_s = [1_u8; 64];
+            zero_s[32..].copy_from_slice(&[0; 32]);
+            assert!(!ecdsa_p256_in_range(&zero_s, require_low_s));
+            assert!(!ecdsa_p256_in_range(&with_s(&P256_ORDER), require_low_s));
+            assert!(!ecdsa_p256_in_range(&with_s(&[0xff; 32]), require_low_s));
+        }
     }
 
     fn with_s(s: &[u8; 32]) -> [u8; 64] {
@@ -251,28 +258,29 @@ mod tests {
     }
 
     #[test]
-    fn high_s_is_refused_and_half_the_order_is_the_largest_s_accepted() {
-        assert!(ecdsa_p256_in_range(&with_s(&P256_HALF_ORDER), false));
+    fn high_s_is_accepted_by_default_up_to_n_minus_one() {
         let mut above = P256_HALF_ORDER;
         above[31] += 1;
-        assert!(!ecdsa_p256_in_range(&with_s(&above), false));
+        assert!(ecdsa_p256_in_range(&with_s(&above), false));
         let mut n_minus_one = P256_ORDER;
         n_minus_one[31] -= 1;
-        assert!(!ecdsa_p256_in_range(&with_s(&n_minus_one), false));
-        assert!(!ecdsa_p256_in_range(&with_s(&[0x80; 32]), false));
+        assert!(ecdsa_p256_in_range(&with_s(&n_minus_one), false));
+        assert!(ecdsa_p256_in_range(&with_s(&[0x80; 32]), false));
+        assert!(ecdsa_p256_in_range(&with_s(&P256_HALF_ORDER), false));
+        assert!(!ecdsa_p256_in_range(&with_s(&P256_ORDER), false));
+        assert!(!ecdsa_p256_in_range(&with_s(&[0; 32]), false));
     }
 
     #[test]
-    fn an_operator_may_accept_high_s_but_never_s_outside_the_group() {
+    fn requiring_low_s_refuses_high_s_and_half_the_order_is_the_largest_s_accepted() {
+        assert!(ecdsa_p256_in_range(&with_s(&P256_HALF_ORDER), true));
         let mut above = P256_HALF_ORDER;
         above[31] += 1;
-        assert!(ecdsa_p256_in_range(&with_s(&above), true));
+        assert!(!ecdsa_p256_in_range(&with_s(&above), true));
         let mut n_minus_one = P256_ORDER;
         n_minus_one[31] -= 1;
-        assert!(ecdsa_p256_in_range(&with_s(&n_minus_one), true));
-        assert!(!ecdsa_p256_in_range(&with_s(&P256_ORDER), true));
-        assert!(!ecdsa_p256_in_range(&with_s(&[0; 32]), true));
-        assert!(!ecdsa_p256_in_range(&[0; 64], true));
+        assert!(!ecdsa_p256_in_range(&with_s(&n_minus_one), true));
+        assert!(!ecdsa_p256_in_range(&with_s(&[0x80; 32]), true));
     }
 
     #[test]
@@ -308,7 +316,7 @@ mod tests {
             normalize_p256_low_s(&mut sig);
             assert_eq!(sig[32..], expected);
             assert_eq!(sig[..32], [1; 32]);
-            assert!(ecdsa_p256_in_range(&sig, false));
+            assert!(ecdsa_p256_in_range(&sig, true));
         }
         // Borrows across bytes: (n − s) + s = n.
         let mut sig = with_s(&[0xfe; 32]);

@@ -24,8 +24,9 @@ pub async fn verify(key: &VerificationKey, message: &[u8], signature: &[u8]) -> 
 }
 
 /// Signs `message` with ES256 (raw `r‖s`) using a private P-256 JWK. The signature is
-/// normalised to low-S: WebCrypto (and some native signers) emit high-S half the time, and
-/// the verifier refuses high-S (A19), so our own tokens must not depend on luck.
+/// normalised to low-S: WebCrypto (and some native signers) emit high-S half the time, which
+/// the verifier accepts by default but refuses with `JWT_ES256_REQUIRE_LOW_S=true`, so
+/// development tokens verify in either mode.
 ///
 /// # Errors
 /// A reason when the key cannot be used (never quoting it).

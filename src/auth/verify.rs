@@ -84,7 +84,7 @@ pub fn policy(config: &Config) -> Result<Policy, ApiError> {
         leeway_seconds: config.jwt_leeway_seconds,
         max_token_bytes: config.jwt_max_token_bytes,
         max_lifetime_seconds: config.jwt_max_lifetime_seconds,
-        es256_allow_high_s: config.jwt_es256_allow_high_s,
+        es256_require_low_s: config.jwt_es256_require_low_s,
     })
 }
 

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
-import { devToken, ISSUER, sha256Parts, startWorker } from './harness.mjs';
+import { devKeyVars, devToken, ISSUER, sha256Parts, startWorker } from './harness.mjs';
 import {
   ALGS,
   assemble,
@@ -15,6 +15,7 @@ import {
   flipBit,
   flipS,
   hmacToken,
+  lowS,
   makeKeySet,
   pasetoClaims,
   pasetoKeyPair,
@@ -103,12 +104,16 @@ describe('development tokens and /me', () => {
     assert.equal(res.status, 400);
   });
 
-  test('development tokens are signed with low-S, and the high-S twin of one is refused', async () => {
+  test('development tokens are signed with low-S, and the high-S twin of one verifies too', async () => {
     for (let i = 0; i < 16; i += 1) {
       const token = await devToken(w, { sub: `low-s-${i}` });
       assert.ok(signatureS(token) <= P256_N / 2n, `token ${i} has a high s`);
       assert.equal((await me(w, `Bearer ${token}`)).status, 200, `token ${i}`);
-      await assertRefused(await me(w, `Bearer ${flipS(token)}`), `twin ${i}`);
+      const twin = flipS(token);
+      assert.ok(signatureS(twin) > P256_N / 2n);
+      const res = await me(w, `Bearer ${twin}`);
+      assert.equal(res.status, 200, `twin ${i}`);
+      assert.equal((await res.json()).sub, `low-s-${i}`);
     }
   });
 
@@ -136,20 +141,37 @@ describe('development tokens outside development', () => {
   });
 });
 
-describe('an operator who accepts high-S ES256 signatures', () => {
+describe('an operator who requires low-S ES256 signatures', () => {
   let w;
+  let set;
   before(async () => {
-    w = await startWorker({ vars: { JWT_ES256_ALLOW_HIGH_S: 'true' } });
+    set = await makeKeySet();
+    // The dev key (for /dev/token) and the jose key set, side by side.
+    const dev = await devKeyVars();
+    const jwks = JSON.stringify({ keys: [...JSON.parse(dev.JWT_JWKS).keys, ...JSON.parse(set.jwks).keys] });
+    w = await startWorker({ vars: { ...dev, JWT_JWKS: jwks, JWT_ES256_REQUIRE_LOW_S: 'true' } });
   });
   after(async () => w?.stop());
 
-  test('with JWT_ES256_ALLOW_HIGH_S=true both twins verify, and a flipped bit still does not', async () => {
-    const token = await devToken(w, { sub: 'high-s-ok' });
+  test('with JWT_ES256_REQUIRE_LOW_S=true a low-S signature verifies and its high-S twin is refused', async () => {
+    const token = await devToken(w, { sub: 'strict' });
+    assert.ok(signatureS(token) <= P256_N / 2n);
     assert.equal((await me(w, `Bearer ${token}`)).status, 200);
     const twin = flipS(token);
     assert.ok(signatureS(twin) > P256_N / 2n);
-    assert.equal((await me(w, `Bearer ${twin}`)).status, 200);
-    await assertRefused(await me(w, `Bearer ${flipBit(twin)}`), 'flipped bit');
+    await assertRefused(await me(w, `Bearer ${twin}`), 'high-S twin');
+    await assertRefused(await me(w, `Bearer ${flipBit(token)}`), 'flipped bit');
+  });
+
+  test('with JWT_ES256_REQUIRE_LOW_S=true a jose token verifies once normalised, and other algorithms are unaffected', async () => {
+    const claims = claimsFor({ iss: ISSUER });
+    for (let i = 0; i < 4; i += 1) {
+      const token = lowS(await signRaw(set.keys.ES256.key, { alg: 'ES256', kid: 'es256' }, { ...claims, jti: `strict-${i}` }));
+      assert.equal((await me(w, `Bearer ${token}`)).status, 200, `low ${i}`);
+      await assertRefused(await me(w, `Bearer ${flipS(token)}`), `high ${i}`);
+    }
+    const eddsa = await signRaw(set.keys.EdDSA.key, { alg: 'EdDSA', kid: 'eddsa' }, claims);
+    assert.equal((await me(w, `Bearer ${eddsa}`)).status, 200);
   });
 });
 
@@ -333,14 +355,38 @@ describe('every accepted algorithm and the attack catalogue', () => {
     }
   });
 
-  test('A19: a low-S ES256 signature verifies and its high-S twin (s\' = n − s) is refused', async () => {
+  test('A19: s or r equal to the group order is refused', async () => {
+    const good = await sign('ES256');
+    const input = good.slice(0, good.lastIndexOf('.'));
+    const sig = Buffer.from(good.slice(good.lastIndexOf('.') + 1), 'base64url');
+    const n = Buffer.from(P256_N.toString(16), 'hex');
+    for (const bad of [Buffer.concat([sig.subarray(0, 32), n]), Buffer.concat([n, sig.subarray(32)]), Buffer.concat([sig.subarray(0, 32), Buffer.alloc(32)])]) {
+      await assertRefused(await me(w, `Bearer ${input}.${b64u(bad)}`));
+    }
+  });
+
+  test('A19: ES256 tokens as jose signs them (WebCrypto, not normalised) verify, high-S ones included', async () => {
+    const tokens = [];
+    for (let i = 0; i < 40; i += 1) tokens.push(await sign('ES256', claims({ jti: `jose-${i}` })));
+    const high = tokens.filter((t) => signatureS(t) > P256_N / 2n).length;
+    // All 40 low-S would happen once in 2^40 runs.
+    assert.ok(high > 0, 'no high-S signature among 40');
+    for (const [i, token] of tokens.entries()) {
+      const res = await me(w, `Bearer ${token}`);
+      assert.equal(res.status, 200, `token ${i} (${signatureS(token) > P256_N / 2n ? 'high' : 'low'}-S)`);
+      await res.arrayBuffer();
+    }
+  });
+
+  test('A19: the high-S twin (s\' = n − s) of a low-S ES256 signature verifies, and a flipped bit of it does not', async () => {
     for (let i = 0; i < 8; i += 1) {
-      const token = await sign('ES256', claims({ jti: `low-s-${i}` }));
+      const token = lowS(await sign('ES256', claims({ jti: `low-s-${i}` })));
       assert.ok(signatureS(token) <= P256_N / 2n);
       assert.equal((await me(w, `Bearer ${token}`)).status, 200, `low ${i}`);
       const twin = flipS(token);
       assert.ok(signatureS(twin) > P256_N / 2n);
-      await assertRefused(await me(w, `Bearer ${twin}`), `high ${i}`);
+      assert.equal((await me(w, `Bearer ${twin}`)).status, 200, `high ${i}`);
+      await assertRefused(await me(w, `Bearer ${flipBit(twin)}`), `flipped ${i}`);
     }
   });
 

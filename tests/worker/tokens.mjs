@@ -38,13 +38,15 @@ export async function makeKeySet() {
 
 // --- ES256 low-S (see scripts/es256-low-s.mjs) ---------------------------------------------
 export { P256_N, flipS, lowS, signatureS } from '../../scripts/es256-low-s.mjs';
-import { lowS } from '../../scripts/es256-low-s.mjs';
 
-/** Signs arbitrary header/payload objects (or raw JSON text) with jose (ES256: low-S). */
+/**
+ * Signs arbitrary header/payload objects (or raw JSON text) with jose, as an identity provider
+ * would: ES256 signatures are not normalised (high-S about half the time; `lowS` makes one
+ * low-S).
+ */
 export async function signRaw(key, header, payload) {
   const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  const token = await new CompactSign(new TextEncoder().encode(body)).setProtectedHeader(header).sign(key);
-  return header.alg === 'ES256' ? lowS(token) : token;
+  return new CompactSign(new TextEncoder().encode(body)).setProtectedHeader(header).sign(key);
 }
 
 /** An HS256 token over raw header/payload text, signed with node's HMAC (no checks). */
