@@ -70,6 +70,13 @@ pub struct Config {
     pub jwt_jwks: Option<String>,
     /// Remote JWKS URL (https; loopback http in development).
     pub jwt_jwks_url: Option<String>,
+    /// How long past its 10-minute life the last good remote key set keeps verifying while
+    /// refetches fail; past it, requests that need it get 503.
+    pub jwt_jwks_max_stale_seconds: u64,
+    /// `JWT_JWKS_DEV_FRESH_SECONDS`: the remote key set's life instead of 10 minutes (and the
+    /// refetch cooldown at most that), for tests. Read only when `ENVIRONMENT=development`;
+    /// always `None` otherwise.
+    pub jwt_jwks_dev_fresh_seconds: Option<u64>,
     pub jwt_leeway_seconds: u64,
     pub jwt_max_token_bytes: usize,
     pub jwt_max_lifetime_seconds: Option<u64>,
@@ -116,12 +123,14 @@ impl From<ConfigError> for crate::http::problem::ApiError {
 pub const SECRET_NAMES: [&str; 1] = ["DEV_TOKEN_KEY"];
 
 /// Names of the plain variables.
-pub const VAR_NAMES: [&str; 19] = [
+pub const VAR_NAMES: [&str; 21] = [
     "ENVIRONMENT",
     "JWT_ISSUER",
     "JWT_AUDIENCE",
     "JWT_JWKS",
     "JWT_JWKS_URL",
+    "JWT_JWKS_MAX_STALE_SECONDS",
+    "JWT_JWKS_DEV_FRESH_SECONDS",
     "JWT_LEEWAY_SECONDS",
     "JWT_MAX_TOKEN_BYTES",
     "JWT_MAX_LIFETIME_SECONDS",
@@ -181,6 +190,20 @@ impl Config {
             jwt_audience: list(get("JWT_AUDIENCE")),
             jwt_jwks: get("JWT_JWKS"),
             jwt_jwks_url,
+            jwt_jwks_max_stale_seconds: number(
+                &get,
+                "JWT_JWKS_MAX_STALE_SECONDS",
+                3600,
+                0,
+                31_536_000,
+            )?,
+            // A test knob: ignored outside development, like the test delay hook.
+            jwt_jwks_dev_fresh_seconds: match environment {
+                Environment::Development if get("JWT_JWKS_DEV_FRESH_SECONDS").is_some() => {
+                    Some(number(&get, "JWT_JWKS_DEV_FRESH_SECONDS", 600, 1, 600)?)
+                }
+                Environment::Development | Environment::Production => None,
+            },
             jwt_leeway_seconds: number(&get, "JWT_LEEWAY_SECONDS", 60, 0, 3600)?,
             jwt_max_token_bytes: usize::try_from(number(
                 &get,
@@ -328,6 +351,8 @@ mod tests {
         assert_eq!(c.jwt_max_token_bytes, 8192);
         assert_eq!(c.jwt_max_lifetime_seconds, None);
         assert!(!c.jwt_es256_require_low_s);
+        assert_eq!(c.jwt_jwks_max_stale_seconds, 3600);
+        assert_eq!(c.jwt_jwks_dev_fresh_seconds, None);
         assert_eq!(
             (c.catalogue_max_age, c.catalogue_s_maxage, c.catalogue_swr),
             (60, 300, 60)
@@ -441,6 +466,43 @@ mod tests {
             ("ENVIRONMENT", "development")
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn the_key_set_staleness_bound_is_a_non_negative_whole_number_of_seconds() {
+        let stale = |v: &str| parse(&[("JWT_JWKS_MAX_STALE_SECONDS", v)]);
+        assert_eq!(stale("0").unwrap().jwt_jwks_max_stale_seconds, 0);
+        assert_eq!(stale("7200").unwrap().jwt_jwks_max_stale_seconds, 7200);
+        for bad in ["-1", "1.5", "an hour", "1e3", "99999999999999999999999"] {
+            let e = stale(bad).unwrap_err();
+            assert_eq!(e.variable, "JWT_JWKS_MAX_STALE_SECONDS", "{bad}");
+            assert!(!e.reason.contains(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_key_set_life_knob_is_honoured_only_in_development() {
+        let dev = |v: &str| {
+            parse(&[
+                ("ENVIRONMENT", "development"),
+                ("JWT_JWKS_DEV_FRESH_SECONDS", v),
+            ])
+        };
+        assert_eq!(dev("2").unwrap().jwt_jwks_dev_fresh_seconds, Some(2));
+        assert_eq!(dev("0").unwrap_err().variable, "JWT_JWKS_DEV_FRESH_SECONDS");
+        assert_eq!(
+            dev("601").unwrap_err().variable,
+            "JWT_JWKS_DEV_FRESH_SECONDS"
+        );
+        // Ignored (not even parsed) in production.
+        for v in ["2", "garbage"] {
+            assert_eq!(
+                parse(&[("JWT_JWKS_DEV_FRESH_SECONDS", v)])
+                    .unwrap()
+                    .jwt_jwks_dev_fresh_seconds,
+                None
+            );
+        }
     }
 
     #[test]
