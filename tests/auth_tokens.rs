@@ -19,8 +19,8 @@ use edgecart::auth::bearer::BearerToken;
 use edgecart::auth::claims::{Policy, Refusal};
 use edgecart::auth::jwt::normalize_p256_low_s;
 use edgecart::auth::keys::{parse_jwks, KeySource, VerificationKey};
-use edgecart::auth::remote::Trigger;
-use edgecart::auth::verify::{verify_bearer, KeyRing};
+use edgecart::auth::remote::{KeysUnavailable, Trigger};
+use edgecart::auth::verify::{verify_bearer, Failure, KeyRing};
 use edgecart::auth::Identity;
 use edgecart::time::UnixMillis;
 use jwt_compact::alg::{
@@ -195,8 +195,12 @@ fn check_with(token: &str, policy: &Policy, ring: &KeyRing) -> Result<Identity, 
         policy,
         ring,
         UnixMillis(NOW * 1000),
-        |_| async { None },
+        |_| async { Ok(None) },
     ))
+    .map_err(|failure| match failure {
+        Failure::Refused(r) => r,
+        Failure::KeysUnavailable(u) => panic!("no remote set here: {u:?}"),
+    })
 }
 
 fn check(token: &str) -> Result<Identity, Refusal> {
@@ -335,11 +339,11 @@ fn a4_a5_unknown_or_injected_kids_are_refused_and_ask_the_remote_set_once() {
             UnixMillis(NOW * 1000),
             |trigger| {
                 asked.push(trigger);
-                async { Some(Rc::new(Vec::<VerificationKey>::new())) }
+                async { Ok(Some(Rc::new(Vec::<VerificationKey>::new()))) }
             },
         ));
         assert!(
-            matches!(result, Err(Refusal::UnknownKey)),
+            matches!(result, Err(Failure::Refused(Refusal::UnknownKey))),
             "{}",
             &kid[..kid.len().min(20)]
         );
@@ -374,10 +378,67 @@ fn a_kid_found_only_after_a_remote_refetch_verifies() {
                 Trigger::Request => vec![],
                 Trigger::UnknownKid => remote.clone(),
             };
-            async move { Some(Rc::new(keys)) }
+            async move { Ok(Some(Rc::new(keys))) }
         },
     ));
     assert_eq!(id.unwrap().sub, "alice");
+}
+
+#[test]
+fn a_token_that_needs_an_unusable_remote_set_is_unavailable_not_refused() {
+    let unavailable = KeysUnavailable {
+        retry_after_seconds: 12,
+        reason: "remote key set (JWT_JWKS_URL) unavailable: test".to_owned(),
+    };
+    let t = token("ES256", json!({"kid": "remote-only"}), &claims());
+    let bearer = BearerToken::from_header(&format!("Bearer {t}"), 8192).unwrap();
+    let mut asked = Vec::new();
+    let result = block_on(verify_bearer(
+        &bearer,
+        &policy(),
+        &ring(),
+        UnixMillis(NOW * 1000),
+        |trigger| {
+            asked.push(trigger);
+            let u = unavailable.clone();
+            async move { Err(u) }
+        },
+    ));
+    assert_eq!(result, Err(Failure::KeysUnavailable(unavailable.clone())));
+    assert_eq!(asked, [Trigger::Request]);
+    // A kid of the configured keys never asks for the remote set: it verifies whatever the
+    // key server does.
+    let inline = token("ES256", json!({}), &claims());
+    let bearer = BearerToken::from_header(&format!("Bearer {inline}"), 8192).unwrap();
+    let id = block_on(verify_bearer(
+        &bearer,
+        &policy(),
+        &ring(),
+        UnixMillis(NOW * 1000),
+        |_| {
+            let u = unavailable.clone();
+            async move { Err(u) }
+        },
+    ));
+    assert_eq!(id.unwrap().sub, "alice");
+    // A bad token is still refused before the remote set is asked for.
+    let expired = token(
+        "ES256",
+        json!({"kid": "remote-only"}),
+        &json!({"iss": ISS, "aud": "edgecart", "sub": "alice", "exp": NOW - 3600}),
+    );
+    let bearer = BearerToken::from_header(&format!("Bearer {expired}"), 8192).unwrap();
+    let result = block_on(verify_bearer(
+        &bearer,
+        &policy(),
+        &ring(),
+        UnixMillis(NOW * 1000),
+        |_| {
+            let u = unavailable.clone();
+            async move { Err(u) }
+        },
+    ));
+    assert_eq!(result, Err(Failure::Refused(Refusal::Expired)));
 }
 
 #[test]

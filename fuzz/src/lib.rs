@@ -27,8 +27,8 @@ use edgecart::auth::bearer::BearerToken;
 use edgecart::auth::claims::{Policy, Refusal, MAX_SUB_CHARS};
 use edgecart::auth::json::parse_object;
 use edgecart::auth::keys::{parse_jwks, parse_paserks, KeySource, VerificationKey};
-use edgecart::auth::remote::Trigger;
-use edgecart::auth::verify::{verify_bearer, KeyRing};
+use edgecart::auth::remote::{KeysUnavailable, Trigger};
+use edgecart::auth::verify::{verify_bearer, Failure, KeyRing};
 use edgecart::auth::{jwt, paseto, Identity};
 use edgecart::cart::model::Requested;
 use edgecart::catalogue::listing::{decode_cursor, encode_cursor, ListQuery, MAX_LIMIT};
@@ -127,7 +127,8 @@ fn block_on<F: Future>(f: F) -> Option<F::Output> {
 /// The whole bearer pipeline on a token that passed `BearerToken`: parse, policy, key choice,
 /// signature. There is no remote key set (`JWT_JWKS_URL` unset).
 fn verify(token: &BearerToken, max_lifetime: bool) -> Result<Identity, Refusal> {
-    let no_remote = |_: Trigger| async { None::<Rc<Vec<VerificationKey>>> };
+    let no_remote =
+        |_: Trigger| async { Ok::<_, KeysUnavailable>(None::<Rc<Vec<VerificationKey>>>) };
     let result = block_on(verify_bearer(
         token,
         &policy(max_lifetime),
@@ -136,7 +137,12 @@ fn verify(token: &BearerToken, max_lifetime: bool) -> Result<Identity, Refusal> 
         no_remote,
     ));
     assert!(result.is_some(), "native verification never waits");
-    result.unwrap_or(Err(Refusal::Malformed))
+    match result {
+        Some(Ok(identity)) => Ok(identity),
+        Some(Err(Failure::Refused(r))) => Err(r),
+        // Without a remote set nothing can be unavailable.
+        Some(Err(Failure::KeysUnavailable(_))) | None => Err(Refusal::Malformed),
+    }
 }
 
 /// What any accepted identity satisfies, whatever the token looked like.

@@ -94,7 +94,8 @@ pub fn key_ring(config: &Rc<Config>) -> Result<Rc<KeyRing>, ApiError> {
 /// # Errors
 /// [`ApiError::MissingToken`] when no bearer credentials were presented (no header, an empty
 /// one, another scheme), [`ApiError::InvalidToken`]; [`ApiError::Misconfigured`] when
-/// the verifier's configuration is unusable.
+/// the verifier's configuration is unusable; [`ApiError::Unavailable`] when the token needs
+/// the remote key set and it is past `JWT_JWKS_MAX_STALE_SECONDS` (or was never fetched).
 pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
     // No header, an empty one or another scheme: no bearer token was sent (RFC 6750 §3.1).
     let Some(header) = cx
@@ -107,6 +108,7 @@ pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
     let policy = verify::policy(&config)?;
     let ring = key_ring(&config)?;
     let url = config.jwt_jwks_url.clone();
+    let timing = remote::Timing::from_config(&config);
     let invalid = |r: claims::Refusal| ApiError::InvalidToken { reason: r.reason() };
     let token = BearerToken::from_header(&header, policy.max_token_bytes).map_err(invalid)?;
     let now = cx.now;
@@ -115,13 +117,21 @@ pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
         let url = url.clone();
         async move {
             match url {
-                Some(url) => Some(remote::keys(ctx, &url, now, trigger).await),
-                None => None,
+                Some(url) => remote::keys(ctx, &url, now, trigger, timing)
+                    .await
+                    .map(Some),
+                None => Ok(None),
             }
         }
     })
     .await
-    .map_err(invalid)
+    .map_err(|failure| match failure {
+        verify::Failure::Refused(r) => invalid(r),
+        verify::Failure::KeysUnavailable(u) => ApiError::Unavailable {
+            retry_after: u.retry_after_seconds,
+            what: u.reason,
+        },
+    })
 }
 
 /// As [`authenticate`], and the token must carry `scope` (403 otherwise).

@@ -12,7 +12,7 @@ use super::claims::{Policy, Refusal};
 use super::jwt::{self, KeyChoice, PendingJwt};
 use super::keys::{parse_jwks, parse_paserks, KeySource, VerificationKey};
 use super::paseto::{self, PendingPaseto};
-use super::remote::Trigger;
+use super::remote::{KeysUnavailable, Trigger};
 use super::{signature, Identity};
 use crate::config::Config;
 use crate::http::problem::ApiError;
@@ -88,45 +88,71 @@ pub fn policy(config: &Config) -> Result<Policy, ApiError> {
     })
 }
 
-/// Verifies a bearer token. `remote` yields the remote key set (`None` when there is none);
-/// it is asked first on [`Trigger::Request`], then once more on [`Trigger::UnknownKid`].
+/// Why a bearer token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The token failed a check: 401.
+    Refused(Refusal),
+    /// The token needs the remote key set, and it cannot be used (past the staleness bound,
+    /// or never fetched): 503, the client did nothing wrong.
+    KeysUnavailable(KeysUnavailable),
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(r)
+    }
+}
+
+impl From<KeysUnavailable> for Failure {
+    fn from(u: KeysUnavailable) -> Self {
+        Self::KeysUnavailable(u)
+    }
+}
+
+/// Verifies a bearer token. `remote` yields the remote key set (`Ok(None)` when there is
+/// none, an error when it cannot be used); it is asked first on [`Trigger::Request`], then
+/// once more on [`Trigger::UnknownKid`]. Keys from configuration are tried first, so a token
+/// they verify never waits for, or depends on, the key server.
 ///
 /// # Errors
-/// The [`Refusal`] that decided.
+/// The [`Refusal`] that decided, or [`KeysUnavailable`] from `remote`.
 pub async fn verify_bearer<F, Fut>(
     token: &BearerToken,
     policy: &Policy,
     ring: &KeyRing,
     now: UnixMillis,
     mut remote: F,
-) -> Result<Identity, Refusal>
+) -> Result<Identity, Failure>
 where
     F: FnMut(Trigger) -> Fut,
-    Fut: Future<Output = Option<Rc<Vec<VerificationKey>>>>,
+    Fut: Future<Output = Result<Option<Rc<Vec<VerificationKey>>>, KeysUnavailable>>,
 {
     match token.kind() {
         TokenKind::PasetoV4Public => {
             let pending = paseto::parse(token.as_str(), policy, now)?;
-            verify_paseto(pending, &ring.paseto).await
+            Ok(verify_paseto(pending, &ring.paseto).await?)
         }
         TokenKind::Jwt => {
             let pending = jwt::parse(token.as_str(), policy, now)?;
             if let KeyChoice::Found(key) = pending.choose_key(&ring.jwks) {
-                return verify_jwt(&pending, key).await;
+                return Ok(verify_jwt(&pending, key).await?);
             }
-            let Some(keys) = remote(Trigger::Request).await else {
-                return Err(Refusal::UnknownKey);
+            let Some(keys) = remote(Trigger::Request).await? else {
+                return Err(Refusal::UnknownKey.into());
             };
             match pending.choose_key(&keys) {
-                KeyChoice::Found(key) => verify_jwt(&pending, key).await,
-                KeyChoice::NoSingleFit => Err(Refusal::UnknownKey),
+                KeyChoice::Found(key) => Ok(verify_jwt(&pending, key).await?),
+                KeyChoice::NoSingleFit => Err(Refusal::UnknownKey.into()),
                 KeyChoice::UnknownKid => {
                     let keys = remote(Trigger::UnknownKid)
-                        .await
+                        .await?
                         .ok_or(Refusal::UnknownKey)?;
                     match pending.choose_key(&keys) {
-                        KeyChoice::Found(key) => verify_jwt(&pending, key).await,
-                        KeyChoice::UnknownKid | KeyChoice::NoSingleFit => Err(Refusal::UnknownKey),
+                        KeyChoice::Found(key) => Ok(verify_jwt(&pending, key).await?),
+                        KeyChoice::UnknownKid | KeyChoice::NoSingleFit => {
+                            Err(Refusal::UnknownKey.into())
+                        }
                     }
                 }
             }

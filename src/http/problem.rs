@@ -88,7 +88,7 @@ impl ProblemKind {
             Self::RateLimited => ("rate-limited", 429, "Too many requests",
                 "The storage behind this resource is busy. Retry after Retry-After seconds."),
             Self::Unavailable => ("unavailable", 503, "Service unavailable",
-                "A storage binding could not be reached. Retry after Retry-After seconds."),
+                "A storage binding or the identity provider's key set could not be reached. Retry after Retry-After seconds."),
             Self::Misconfigured => ("misconfigured", 500, "Server misconfigured",
                 "The worker's configuration is invalid. The operator has to fix it; retrying will not help."),
             Self::Internal => ("internal", 500, "Internal error",

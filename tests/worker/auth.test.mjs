@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
+import { Response as MiniflareResponse } from 'miniflare';
 import { devKeyVars, devToken, ISSUER, sha256Parts, startWorker } from './harness.mjs';
 import {
   ALGS,
@@ -37,6 +38,27 @@ async function assertMissing(res, label = '') {
   assert.equal(res.headers.get('www-authenticate'), CHALLENGE, label);
   assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, label);
   assert.equal((await res.json()).type, '/problems/missing-token', label);
+}
+
+/** A 503 problem with Retry-After: the remote key set cannot be used (not the client's fault). */
+async function assertUnavailable(res, label = '') {
+  assert.equal(res.status, 503, label);
+  assert.match(res.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/, label);
+  assert.equal(res.headers.get('www-authenticate'), null, label);
+  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, label);
+  const body = await res.json();
+  assert.equal(body.type, '/problems/unavailable', label);
+  return body;
+}
+
+/** Calls `attempt` every 100 ms until it returns a value other than undefined (at most `ms`). */
+async function until(attempt, label, ms = 20_000) {
+  for (const started = Date.now(); Date.now() - started < ms; ) {
+    const value = await attempt();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${label}: not within ${ms} ms`);
 }
 
 async function assertRefused(res, label = '') {
@@ -574,6 +596,112 @@ describe('remote key set rotation', () => {
   });
 });
 
+describe('remote key set revocation and bounded staleness', () => {
+  // The set lives 1 s (JWT_JWKS_DEV_FRESH_SECONDS, development only; the refetch cooldown
+  // shrinks with it) and verifies for at most 2 s more while refetches fail.
+  let w;
+  let server;
+  let jwksUrl;
+  let body;
+  let down = false;
+  let fetches = 0;
+  let pair;
+  let jwk;
+  const tokenFor = (sub = 'revocable') =>
+    signRaw(pair.privateKey, { alg: 'ES256', kid: 'k1', typ: 'JWT' }, claimsFor({ iss: ISSUER, sub }));
+  const serve = (keys) => {
+    body = JSON.stringify({ keys });
+  };
+
+  before(async () => {
+    pair = await generateKeyPair('ES256', { extractable: true });
+    jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' };
+    serve([jwk]);
+    server = createServer((req, res) => {
+      fetches += 1;
+      if (down) res.writeHead(503).end();
+      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    jwksUrl = `http://127.0.0.1:${server.address().port}/jwks`;
+    w = await startWorker({
+      vars: { JWT_JWKS: '', JWT_JWKS_URL: jwksUrl, JWT_JWKS_DEV_FRESH_SECONDS: '1', JWT_JWKS_MAX_STALE_SECONDS: '2' },
+    });
+  });
+  after(async () => {
+    await w?.stop();
+    server?.close();
+  });
+
+  /** GET /me with a fresh token until `accept(res)` holds; the response. */
+  const meUntil = (label, accept) =>
+    until(async () => {
+      const res = await me(w, `Bearer ${await tokenFor()}`);
+      if (await accept(res)) return res;
+      await res.arrayBuffer();
+      return undefined;
+    }, label);
+
+  test('a published key set without the key revokes it: a token that verified before gets 401', async () => {
+    const token = await tokenFor();
+    assert.equal((await me(w, `Bearer ${token}`)).status, 200);
+    for (const revoking of [[], [{ kty: 'oct', kid: 'k1', alg: 'HS256', k: 'A'.repeat(43) }, { kty: 'XYZ', kid: 'k1', alg: 'ES999' }]]) {
+      serve(revoking);
+      const before = fetches;
+      await meUntil(`revoked by ${JSON.stringify(revoking).slice(0, 30)}`, (res) => res.status === 401);
+      assert.ok(fetches > before);
+      await assertRefused(await me(w, `Bearer ${token}`), 'the token that verified before');
+      serve([jwk]);
+      await meUntil('the key is back', (res) => res.status === 200);
+    }
+  });
+
+  test('a key server down past JWT_JWKS_MAX_STALE_SECONDS gives 503 with Retry-After, and the token verifies again once it is back', async () => {
+    serve([jwk]);
+    await meUntil('verifies', (res) => res.status === 200);
+    down = true;
+    const seen = new Set();
+    const res = await meUntil('503 once the set is too stale', (r) => {
+      seen.add(r.status);
+      return r.status === 503;
+    });
+    // Until then the last good set kept verifying: never a 401.
+    assert.deepEqual([...seen].filter((s) => s !== 200 && s !== 503), []);
+    await assertUnavailable(res);
+    const line = await w.logLine((l) => l.includes('"problem":"unavailable"'));
+    assert.ok(line.includes('JWT_JWKS_MAX_STALE_SECONDS') && line.includes('status 503'), line);
+    down = false;
+    await meUntil('verifies again', (r) => r.status === 200);
+  });
+
+  test('after a restart, a persisted copy older than the bound does not verify', async () => {
+    // The copy a key set fetched 10 s ago left in the Cache API (kept there for a day, so
+    // only its recorded fetch time can refuse it).
+    down = true;
+    const cache = (await w.mf.getCaches()).default;
+    const key = `https://edgecart.internal/jwks/${sha256Parts(jwksUrl)}`;
+    await cache.put(
+      key,
+      new MiniflareResponse(JSON.stringify({ keys: [jwk] }), {
+        headers: {
+          'Content-Type': 'application/json',
+          'Cache-Control': 'max-age=86400',
+          'X-Edgecart-Fetched-At': String(Date.now() - 10_000),
+        },
+      }),
+    );
+    assert.ok(await cache.match(key), 'the copy was stored');
+    await w.restart();
+    const logged = w.logs.length;
+    await assertUnavailable(await me(w, `Bearer ${await tokenFor()}`), 'old copy');
+    // The worker read the copy (it knows when it was fetched) and refused it for its age.
+    const line = await w.logLine((l) => w.logs.indexOf(l) >= logged && l.includes('"problem":"unavailable"'));
+    assert.match(line, /the key set was fetched \d+ s ago/);
+    down = false;
+    await meUntil('verifies again', (r) => r.status === 200);
+  });
+});
+
 describe('remote key set failures', () => {
   let server;
   let base;
@@ -598,6 +726,15 @@ describe('remote key set failures', () => {
       for (let i = 0; i < body.length; i += 8192) res.write(body.slice(i, i + 8192));
       res.end();
     },
+    '/error': (req, res) => res.writeHead(500, { 'Content-Type': 'application/json' }).end(keySet(['k1'])),
+    '/html': (req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html>maintenance</html>'),
+    '/no-keys': (req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"jwks":[]}'),
+    '/duplicate-keys': (req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"keys":[],${keySet(['k1']).slice(1)}`),
+    '/empty': (req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"keys":[]}'),
+    '/unusable': (req, res) =>
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(
+        JSON.stringify({ keys: [{ kty: 'oct', kid: 'k1', alg: 'HS256', k: 'A'.repeat(43) }, { kty: 'XYZ', kid: 'k1', alg: 'ES999' }] }),
+      ),
     // 70 entries (one key material under 70 kids): the first 64 are kept.
     '/many': (req, res) =>
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(keySet(Array.from({ length: 70 }, (_, i) => `m${i}`))),
@@ -630,18 +767,18 @@ describe('remote key set failures', () => {
     server?.close();
   });
 
-  test('a redirect from the key server is not followed', async () => {
+  test('a redirect from the key server is not followed: no key set, so 503', async () => {
     await withRemote('/redirect', async (w) => {
-      await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`));
+      await assertUnavailable(await me(w, `Bearer ${await tokenFor('k1')}`));
       assert.equal(hits['/redirect'], 1);
       assert.equal(hits['/target'], undefined, 'the redirect target was fetched');
     });
   });
 
-  test('a key server that never answers fails verification after the 5 s timeout, not a hang', { timeout: 20_000 }, async () => {
+  test('a key server that never answers gives 503 after the 5 s timeout, not a hang', { timeout: 20_000 }, async () => {
     await withRemote('/hang', async (w) => {
       const started = Date.now();
-      await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`));
+      await assertUnavailable(await me(w, `Bearer ${await tokenFor('k1')}`));
       const elapsed = Date.now() - started;
       assert.equal(hits['/hang'], 1);
       // The bound only tells a timeout from a hang: a cold isolate on a loaded machine adds seconds.
@@ -649,17 +786,44 @@ describe('remote key set failures', () => {
     });
   });
 
-  test('a 404 from the key server yields no keys', async () => {
+  test('a 404 from the key server yields no keys: 503', async () => {
     await withRemote('/missing', async (w) => {
-      await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`));
+      await assertUnavailable(await me(w, `Bearer ${await tokenFor('k1')}`));
       assert.equal(hits['/missing'], 1);
     });
   });
 
-  test('a key set over 64 KiB is refused, whether its length is declared or not', async () => {
-    for (const path of ['/big-declared', '/big-chunked']) {
+  test('a response that is no key set (500, HTML, no keys array, duplicate members) is a failed fetch: 503, and the log says why', async () => {
+    for (const [path, why] of [
+      ['/error', 'status 500'],
+      ['/html', 'not a key set'],
+      ['/no-keys', 'not a key set'],
+      ['/duplicate-keys', 'not a key set'],
+    ]) {
+      await withRemote(path, async (w) => {
+        const token = await tokenFor('k1');
+        await assertUnavailable(await me(w, `Bearer ${token}`), path);
+        const line = await w.logLine((l) => l.includes('"problem":"unavailable"'));
+        assert.ok(line.includes('remote key set') && line.includes(why), `${path}: ${line}`);
+        assert.ok(!w.logs.join('\n').includes(token.split('.')[2]), 'a token in the log');
+        assert.equal(hits[path], 1, path);
+      });
+    }
+  });
+
+  test('a key set with no usable key (empty, only oct or unknown entries) is a key set: 401, not 503', async () => {
+    for (const path of ['/empty', '/unusable']) {
       await withRemote(path, async (w) => {
         await assertRefused(await me(w, `Bearer ${await tokenFor('k1')}`), path);
+        assert.equal(hits[path], 1, path);
+      });
+    }
+  });
+
+  test('a key set over 64 KiB is refused, whether its length is declared or not: 503', async () => {
+    for (const path of ['/big-declared', '/big-chunked']) {
+      await withRemote(path, async (w) => {
+        await assertUnavailable(await me(w, `Bearer ${await tokenFor('k1')}`), path);
         assert.equal(hits[path], 1, path);
       });
     }
