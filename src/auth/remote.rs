@@ -158,6 +158,9 @@ pub struct RemoteKeys {
     pub last_attempt: Option<UnixMillis>,
     /// Why the last fetch failed; `None` once one succeeds.
     pub last_failure: Option<String>,
+    /// A fetch was started and has not brought its outcome yet (another request of this
+    /// isolate is waiting for it).
+    pub fetching: bool,
     /// Whether the Cache API copy was already consulted.
     pub consulted_persisted: bool,
 }
@@ -171,6 +174,7 @@ impl RemoteKeys {
             fetched_at: None,
             last_attempt: None,
             last_failure: None,
+            fetching: false,
             consulted_persisted: false,
         }
     }
@@ -203,12 +207,14 @@ impl RemoteKeys {
 
     pub fn record_attempt(&mut self, now: UnixMillis) {
         self.last_attempt = Some(now);
+        self.fetching = true;
     }
 
     /// Records what the fetch started at `now` brought: a key set document replaces the keys
     /// (an empty one too: that is how an identity provider revokes); a failure keeps them. A
     /// fetch that finishes after a later one (two requests of one isolate) changes nothing.
     pub fn record(&mut self, outcome: Outcome, now: UnixMillis) {
+        self.fetching = false;
         if self.fetched_at.is_some_and(|t| t.0 > now.0) {
             return;
         }
@@ -232,7 +238,8 @@ impl RemoteKeys {
     }
 
     /// The keys to verify with, unless the set is past the staleness bound (or there never
-    /// was one): then why, and when a retry may find it refetched (the rest of the cooldown).
+    /// was one): then why, and when a retry may find it refetched (the rest of the cooldown,
+    /// or 1 s while another request's fetch is under way).
     ///
     /// # Errors
     /// [`KeysUnavailable`].
@@ -247,11 +254,15 @@ impl RemoteKeys {
         let waited = self
             .last_attempt
             .map_or(timing.cooldown_ms, |t| now.0.saturating_sub(t.0));
-        let retry_after_seconds = timing
-            .cooldown_ms
-            .saturating_sub(waited)
-            .div_ceil(1000)
-            .max(1);
+        let retry_after_seconds = if self.fetching {
+            1
+        } else {
+            timing
+                .cooldown_ms
+                .saturating_sub(waited)
+                .div_ceil(1000)
+                .max(1)
+        };
         let held = match self.fetched_at {
             None => "no key set fetched yet".to_owned(),
             Some(t) => format!(
@@ -261,9 +272,10 @@ impl RemoteKeys {
                 timing.max_stale_ms / 1000,
             ),
         };
-        let failure = match &self.last_failure {
-            Some(reason) => format!("the last fetch failed: {reason}"),
-            None => "a fetch is under way or not yet due".to_owned(),
+        let failure = match (&self.last_failure, self.fetching) {
+            (_, true) => "a fetch is under way".to_owned(),
+            (Some(reason), false) => format!("the last fetch failed: {reason}"),
+            (None, false) => "no fetch is due yet".to_owned(),
         };
         Err(KeysUnavailable {
             retry_after_seconds,
@@ -677,6 +689,24 @@ mod tests {
         assert_eq!(
             s.usable(at(1_090_000), T).unwrap_err().retry_after_seconds,
             1
+        );
+    }
+
+    #[test]
+    fn while_another_request_fetches_a_missing_set_the_answer_is_retry_in_a_second() {
+        let mut s = RemoteKeys::new("https://idp.example/jwks");
+        // The first request of a cold isolate started the fetch; a second one arrives.
+        s.record_attempt(at(1_000_000));
+        assert_eq!(s.on_request(at(1_000_050), T), Next::UseCached);
+        let e = s.usable(at(1_000_050), T).unwrap_err();
+        assert_eq!(e.retry_after_seconds, 1);
+        assert!(e.reason.contains("under way"), "{}", e.reason);
+        // Its outcome arrives: a failure is waited out for the rest of the cooldown.
+        s.record(Outcome::Failed("status 502".to_owned()), at(1_000_000));
+        assert!(!s.fetching);
+        assert_eq!(
+            s.usable(at(1_000_100), T).unwrap_err().retry_after_seconds,
+            30
         );
     }
 
