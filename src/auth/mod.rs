@@ -13,7 +13,8 @@
 //!
 //! Seam and edge:
 //! - [`signature`]: WebCrypto on wasm, jwt-compact natively.
-//! - [`remote`]: the `JWT_JWKS_URL` key set (fetch, Cache API copy, cooldown).
+//! - [`remote`]: the `JWT_JWKS_URL` key set (fetch, Cache API copy, cooldown, revocation,
+//!   staleness bound; its decisions are pure functions of `now`).
 //! - this file: [`authenticate`] for handlers; [`handlers`]: `GET /me`, `POST /dev/token`.
 
 pub mod base64url;

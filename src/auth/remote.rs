@@ -12,8 +12,9 @@
 //! `keys` array, too large, a timeout) is a failed fetch: the last good set keeps verifying for
 //! at most `JWT_JWKS_MAX_STALE_SECONDS` past its life, counted from when it was fetched from
 //! the key server (also for the persisted copy, so a restart cannot bring back an older set).
-//! Past that, a token that needs the remote set gets 503 with `Retry-After`
-//! ([`KeysUnavailable`]): the client did nothing wrong.
+//! Past that, and when no set was ever fetched (a cold isolate whose key server fails), a
+//! token that needs the remote set gets 503 with `Retry-After` ([`KeysUnavailable`]): the
+//! client did nothing wrong, and a 401 would only send it to fetch a new token in vain.
 //!
 //! The per-isolate memory holds public keys only, the same for every user, so it is not
 //! per-user state: any request may land on any isolate and see the same answer.
