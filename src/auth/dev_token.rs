@@ -17,13 +17,15 @@ use crate::time::UnixMillis;
 pub const DEFAULT_TTL_SECONDS: u64 = 3600;
 pub const MAX_TTL_SECONDS: u64 = 86_400;
 
-/// The body of `POST /dev/token`.
+/// The body of `POST /dev/token`: exactly these members (another one is a 422), the
+/// optional ones absent or of their type, never `null`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DevTokenRequest {
     pub sub: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub scope: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present_whole")]
     pub ttl_seconds: Option<i64>,
 }
 
@@ -120,4 +122,40 @@ pub fn assemble(signing_input: &str, signature: &[u8]) -> String {
         "{signing_input}.{}",
         Base64UrlUnpadded::encode_string(signature)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<DevTokenClaims, u16> {
+        crate::http::parse_json_body::<DevTokenRequest>(body.as_bytes())
+            .map_err(|e| e.to_response(false).status)?
+            .validate()
+            .map_err(|_| 422)
+    }
+
+    #[test]
+    fn a_dev_token_body_has_exactly_its_members_and_no_nulls() {
+        let claims = parse(r#"{"sub": "alice", "scope": "catalog:write", "ttl_seconds": 60}"#);
+        assert_eq!(claims.map(|c| c.ttl_seconds), Ok(60));
+        assert_eq!(parse(r#"{"sub": "a"}"#).map(|c| c.ttl_seconds), Ok(3600));
+        assert_eq!(
+            parse(r#"{"sub": "a", "ttl_seconds": 1400.0}"#).map(|c| c.ttl_seconds),
+            Ok(1400)
+        );
+        for (body, status) in [
+            (r#"{"sub": "a", "ttl_seconds": null}"#, 422),
+            (r#"{"sub": "a", "scope": null}"#, 422),
+            (r#"{"sub": "a", "admin": true}"#, 422),
+            (r#"{"sub": "a", "sub": "b"}"#, 400),
+            (r#"["a"]"#, 422),
+            (r#"{"sub": "a", "ttl_seconds": 0}"#, 422),
+            (r#"{"sub": "a", "ttl_seconds": 1.5}"#, 422),
+            (r#"{"sub": "a", "ttl_seconds": "60"}"#, 422),
+            (r#"{"sub": "a\u0000"}"#, 422),
+        ] {
+            assert_eq!(parse(body).err(), Some(status), "{body}");
+        }
+    }
 }

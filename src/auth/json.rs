@@ -1,4 +1,4 @@
-//! Strict JSON for token headers, claims and key sets (pure).
+//! Strict JSON for token headers, claims, key sets and request bodies (pure).
 //!
 //! `serde_json` keeps the last of two members with the same name. In a token that is an attack
 //! (A18): one parser may read the first `alg`, another the second. Here a duplicate member, at
@@ -28,17 +28,61 @@ pub enum JsonError {
 /// # Errors
 /// [`JsonError`] as above.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictSeed { depth: 0 }
-        .deserialize(&mut de)
-        .map_err(|_| JsonError::Malformed)?;
-    de.end().map_err(|_| JsonError::Malformed)?;
-    match value {
-        Value::Object(map) => Ok(map),
-        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_) => {
-            Err(JsonError::NotAnObject)
+    match parse_strict(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(JsonError::NotAnObject),
+        Err(_) => Err(JsonError::Malformed),
+    }
+}
+
+/// Why a request body was refused, with the position where the problem was seen (1-based
+/// line and column, as `serde_json` counts them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not JSON: a syntax error, invalid UTF-8, truncation or trailing garbage.
+    Syntax { line: usize, column: usize },
+    /// A member name that appears twice in one object (however it was spelt).
+    DuplicateMember { line: usize, column: usize },
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep { line: usize, column: usize },
+    /// Valid JSON, but not an object at the top (an array, a string, a number...).
+    NotAnObject,
+}
+
+/// Parses a request body as [`parse_object`] does, telling the reasons apart for the
+/// client: the same strict reading (no duplicate member at any depth, bounded nesting, one
+/// object and nothing after it) that token headers and claims get.
+///
+/// # Errors
+/// [`BodyError`] as above.
+pub fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    match parse_strict(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(BodyError::NotAnObject),
+        Err(e) => {
+            let (line, column) = (e.line(), e.column());
+            let text = e.to_string();
+            Err(if !e.is_data() {
+                BodyError::Syntax { line, column }
+            } else if text.starts_with(DUPLICATE) {
+                BodyError::DuplicateMember { line, column }
+            } else if text.starts_with(TOO_DEEP) {
+                BodyError::TooDeep { line, column }
+            } else {
+                BodyError::Syntax { line, column }
+            })
         }
     }
+}
+
+const DUPLICATE: &str = "duplicate member";
+const TOO_DEEP: &str = "nested too deeply";
+
+fn parse_strict(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictSeed { depth: 0 }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 struct StrictSeed {
@@ -50,7 +94,7 @@ impl<'de> DeserializeSeed<'de> for StrictSeed {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         if self.depth > MAX_DEPTH {
-            return Err(de::Error::custom("nested too deeply"));
+            return Err(de::Error::custom(TOO_DEEP));
         }
         deserializer.deserialize_any(StrictVisitor { depth: self.depth })
     }
@@ -112,7 +156,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
                 depth: self.depth + 1,
             })?;
             if out.insert(key, value).is_some() {
-                return Err(de::Error::custom("duplicate member"));
+                return Err(de::Error::custom(DUPLICATE));
             }
         }
         Ok(Value::Object(out))
@@ -147,6 +191,38 @@ mod tests {
         assert_eq!(parse_object(b"{}{}"), Err(JsonError::Malformed));
         assert_eq!(parse_object(b"{\"a\":\"\xff\"}"), Err(JsonError::Malformed));
         assert!(parse_object(b" {\"a\":1} ").is_ok());
+    }
+
+    #[test]
+    fn a_body_refusal_says_why_and_where() {
+        assert_eq!(
+            parse_body(b"{\"quantity\":1,\n\"\\u0071uantity\":2}"),
+            Err(BodyError::DuplicateMember {
+                line: 2,
+                column: 18
+            })
+        );
+        assert!(matches!(
+            parse_body(b"{\"a\":[{\"k\":1,\"k\":2}]}"),
+            Err(BodyError::DuplicateMember { line: 1, .. })
+        ));
+        assert_eq!(parse_body(b"[1]"), Err(BodyError::NotAnObject));
+        assert_eq!(parse_body(b"null"), Err(BodyError::NotAnObject));
+        assert_eq!(
+            parse_body(b"{\"a\":1"),
+            Err(BodyError::Syntax { line: 1, column: 6 })
+        );
+        assert!(matches!(
+            parse_body(b"{} x"),
+            Err(BodyError::Syntax { line: 1, .. })
+        ));
+        assert!(matches!(parse_body(b""), Err(BodyError::Syntax { .. })));
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40));
+        assert!(matches!(
+            parse_body(deep.as_bytes()),
+            Err(BodyError::TooDeep { .. })
+        ));
+        assert_eq!(parse_body(b" {\"quantity\": 2} ").map(|m| m.len()), Ok(1));
     }
 
     #[test]

@@ -68,32 +68,37 @@ pub enum Requested {
 }
 
 impl Requested {
-    /// Parses the body of a line write. Only a JSON object whose `quantity` is an integer
-    /// 0–99 is accepted; other members are ignored.
+    /// Parses the body of a line write. Only a JSON object whose one member `quantity` is an
+    /// integer 0–99 is accepted; another member is refused (as the document's
+    /// `additionalProperties: false` says), not ignored.
     ///
     /// # Errors
-    /// [`CartError::QuantityMissing`] or [`CartError::QuantityNotAnInteger`] for the wrong
-    /// shape, [`CartError::QuantityOutOfRange`] for a negative or too large integer.
+    /// [`CartError::QuantityMissing`], [`CartError::UnknownMember`] or
+    /// [`CartError::QuantityNotAnInteger`] for the wrong shape,
+    /// [`CartError::QuantityOutOfRange`] for a negative or too large integer.
     pub fn from_body(body: &serde_json::Value) -> Result<Self, CartError> {
-        let Some(value) = body.as_object().and_then(|o| o.get("quantity")) else {
+        let Some(object) = body.as_object() else {
             return Err(CartError::QuantityMissing);
         };
+        let Some(value) = object.get("quantity") else {
+            return Err(CartError::QuantityMissing);
+        };
+        if object.len() > 1 {
+            return Err(CartError::UnknownMember);
+        }
         let serde_json::Value::Number(n) = value else {
             return Err(CartError::QuantityNotAnInteger);
         };
-        if let Some(n) = n.as_u64() {
-            return if n == 0 {
-                Ok(Self::Remove)
-            } else {
-                Quantity::new(n).map(Self::Set)
-            };
+        // One number however it is written (`2`, `2.0`, `2e0`), as JSON Schema's `integer`
+        // reads it; a fractional one is no quantity.
+        match crate::http::whole_number(n) {
+            Some(0) => Ok(Self::Remove),
+            Some(n) => u64::try_from(n)
+                .map_err(|_| CartError::QuantityOutOfRange)
+                .and_then(Quantity::new)
+                .map(Self::Set),
+            None => Err(CartError::QuantityNotAnInteger),
         }
-        if n.is_i64() {
-            // A negative integer.
-            return Err(CartError::QuantityOutOfRange);
-        }
-        // A float: fractional, or written with a fraction or exponent (`2.0`, `1e3`).
-        Err(CartError::QuantityNotAnInteger)
     }
 }
 
@@ -247,6 +252,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CartError {
     QuantityMissing,
+    /// A member other than `quantity` in the body.
+    UnknownMember,
     QuantityNotAnInteger,
     QuantityOutOfRange,
     UnknownSku(Sku),
@@ -265,6 +272,9 @@ impl From<CartError> for ApiError {
         let text = match e {
             CartError::QuantityMissing => {
                 "The body must be a JSON object with an integer `quantity`.".to_owned()
+            }
+            CartError::UnknownMember => {
+                "The body must have `quantity` as its only member.".to_owned()
             }
             CartError::QuantityNotAnInteger => "`quantity` must be an integer from 0 to 99.".into(),
             CartError::QuantityOutOfRange => {
@@ -620,7 +630,7 @@ mod tests {
             (json!({"quantity": 3}), Ok(Requested::Set(q(3)))),
             (
                 json!({"quantity": 99, "extra": true}),
-                Ok(Requested::Set(q(99))),
+                Err(CartError::UnknownMember),
             ),
             (json!({"quantity": 100}), Err(CartError::QuantityOutOfRange)),
             (json!({"quantity": -1}), Err(CartError::QuantityOutOfRange)),
@@ -632,10 +642,9 @@ mod tests {
                 json!({"quantity": 1.5}),
                 Err(CartError::QuantityNotAnInteger),
             ),
-            (
-                json!({"quantity": 2.0}),
-                Err(CartError::QuantityNotAnInteger),
-            ),
+            (json!({"quantity": 2.0}), Ok(Requested::Set(q(2)))),
+            (json!({"quantity": 0.0}), Ok(Requested::Remove)),
+            (json!({"quantity": 1e2}), Err(CartError::QuantityOutOfRange)),
             (
                 json!({"quantity": 1e30}),
                 Err(CartError::QuantityNotAnInteger),
@@ -657,6 +666,11 @@ mod tests {
                 Err(CartError::QuantityNotAnInteger),
             ),
             (json!({}), Err(CartError::QuantityMissing)),
+            (
+                json!({"quantity": 1, "note": "gift"}),
+                Err(CartError::UnknownMember),
+            ),
+            (json!({"qty": 1}), Err(CartError::QuantityMissing)),
             (json!([{"quantity": 1}]), Err(CartError::QuantityMissing)),
             (json!(3), Err(CartError::QuantityMissing)),
         ];
@@ -670,6 +684,7 @@ mod tests {
         let tea = product("tea", 100, "EUR");
         for e in [
             CartError::QuantityMissing,
+            CartError::UnknownMember,
             CartError::QuantityNotAnInteger,
             CartError::QuantityOutOfRange,
             CartError::UnknownSku(tea.sku.clone()),

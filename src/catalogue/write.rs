@@ -179,8 +179,9 @@ fn text(
     Ok(s.clone())
 }
 
-/// A required integer in `0..=max`. `12.0`, `1e3`, `"12"`, `-1` and `true` are refused:
-/// money and stock are exact integers, never coerced.
+/// A required whole number in `0..=max`, as JSON Schema's `integer` reads it: `12`, `12.0`
+/// and `1.2e1` are one number, 12. `12.5`, `"12"`, `-1` and `true` are refused: money and
+/// stock are exact whole numbers, never coerced from text or rounded.
 fn integer(map: &Map<String, Value>, member: &'static str, max: i64) -> Result<i64, InputError> {
     let wrong = InputError::WrongType {
         member,
@@ -193,20 +194,12 @@ fn integer(map: &Map<String, Value>, member: &'static str, max: i64) -> Result<i
     };
     match map.get(member) {
         None => Err(InputError::Missing(member)),
-        Some(Value::Number(n)) => {
-            if let Some(v) = n.as_i64() {
-                if (0..=max).contains(&v) {
-                    Ok(v)
-                } else {
-                    Err(range)
-                }
-            } else if n.is_u64() {
-                Err(range)
-            } else {
-                // A float: fractional, or written with a fraction/exponent.
-                Err(wrong)
-            }
-        }
+        Some(Value::Number(n)) => match crate::http::whole_number(n) {
+            Some(v) if (0..=i128::from(max)).contains(&v) => i64::try_from(v).map_err(|_| range),
+            Some(_) => Err(range),
+            // Fractional, or a float too large to be exact.
+            None => Err(wrong),
+        },
         Some(_) => Err(wrong),
     }
 }
@@ -343,7 +336,7 @@ mod tests {
                 },
             ),
             (with("price_minor", json!(12.5)), wrong_int("price_minor")),
-            (with("price_minor", json!(12.0)), wrong_int("price_minor")),
+            (with("price_minor", json!(1e30)), wrong_int("price_minor")),
             (with("price_minor", json!("1250")), wrong_int("price_minor")),
             (with("price_minor", json!(null)), wrong_int("price_minor")),
             (with("stock", json!(true)), wrong_int("stock")),
@@ -386,6 +379,11 @@ mod tests {
         assert!(ProductInput::from_json(&sku(), &max).is_ok());
         let zero = with("stock", json!(0));
         assert!(ProductInput::from_json(&sku(), &zero).is_ok());
+        let whole = with("price_minor", json!(1250.0));
+        assert_eq!(
+            ProductInput::from_json(&sku(), &whole).map(|i| i.price_minor),
+            Ok(1250)
+        );
         let long = with("name", json!("é".repeat(200)));
         assert!(ProductInput::from_json(&sku(), &long).is_ok());
     }

@@ -235,7 +235,8 @@ impl Cx {
         Ok(body)
     }
 
-    /// Reads and parses a JSON body: 400 for malformed JSON, 422 for the wrong shape.
+    /// Reads and parses a JSON body ([`parse_json_body`]): 400 for malformed JSON or a member
+    /// named twice, 422 for anything but an object or the wrong shape.
     ///
     /// # Errors
     /// 400, 413 or 422 as above.
@@ -506,20 +507,95 @@ impl SplitUrl {
     }
 }
 
-/// Parses a JSON body: malformed JSON is 400, well-formed JSON of the wrong shape is 422.
+/// Parses a JSON body, which must be one JSON object: malformed JSON and duplicate members
+/// are 400, anything but an object and an object of the wrong shape are 422.
+///
+/// The body is read strictly, by the parser token headers and claims go through
+/// ([`crate::auth::json::parse_body`]): a member named twice at any depth (`"quantity"` and
+/// `"\u0071uantity"` are one name) is refused rather than one of them silently winning, and
+/// nesting is bounded. Only an object reaches `T`'s `Deserialize`, so a JSON array is never
+/// read as a struct's fields in order (serde's default for sequences). Which members an
+/// object may have is `T`'s decision (`#[serde(deny_unknown_fields)]` where the document says
+/// `additionalProperties: false`).
 ///
 /// # Errors
 /// As above; the detail names the position, never echoes the body.
 pub fn parse_json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "The body is not valid JSON (line {}, column {}).",
-            e.line(),
-            e.column()
-        ))
+    use crate::auth::json::{parse_body, BodyError};
+    let map = parse_body(bytes).map_err(|e| match e {
+        BodyError::Syntax { line, column } => ApiError::BadRequest(format!(
+            "The body is not valid JSON (line {line}, column {column})."
+        )),
+        BodyError::DuplicateMember { line, column } => ApiError::BadRequest(format!(
+            "The body names a member twice (line {line}, column {column})."
+        )),
+        BodyError::TooDeep { line, column } => ApiError::BadRequest(format!(
+            "The body is nested too deeply (line {line}, column {column})."
+        )),
+        BodyError::NotAnObject => ApiError::InvalidValue("The body must be a JSON object.".into()),
     })?;
-    serde_json::from_value(value)
+    serde_json::from_value(serde_json::Value::Object(map))
         .map_err(|e| ApiError::InvalidValue(format!("The body has the wrong shape: {e}.")))
+}
+
+/// `deserialize_with` for an optional member that may be absent but not `null`: with
+/// `#[serde(default)]` an absent member is `None`, and a present one must be a `T` (`null`
+/// is refused as the wrong type, where `Option<T>` alone would read it as absent).
+///
+/// # Errors
+/// When the member is not a `T` (including `null`).
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The whole number a JSON number stands for, as JSON Schema's `integer` reads it: `12`,
+/// `12.0` and `1.2e1` are all 12 (one number, however it is written); `12.5`, and a float too
+/// large to be exact (beyond ±2^64), are not whole numbers.
+#[must_use]
+#[allow(clippy::cast_possible_truncation)] // checked: integral and within ±2^64
+pub fn whole_number(n: &serde_json::Number) -> Option<i128> {
+    if let Some(v) = n.as_i64() {
+        return Some(i128::from(v));
+    }
+    if let Some(v) = n.as_u64() {
+        return Some(i128::from(v));
+    }
+    let f = n.as_f64()?;
+    let bound = 18_446_744_073_709_551_616.0_f64; // 2^64
+    (f.is_finite() && f.fract() == 0.0 && f.abs() <= bound).then_some(f as i128)
+}
+
+/// `deserialize_with` for a whole number ([`whole_number`]) of type `T`: a JSON number with
+/// no fractional part and within `T`'s range; anything else is the wrong type.
+///
+/// # Errors
+/// When the value is not such a number.
+pub fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    use serde::de::Error as _;
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    let v = whole_number(&n).ok_or_else(|| D::Error::custom("expected a whole number"))?;
+    T::try_from(v).map_err(|_| D::Error::custom("the number is out of range"))
+}
+
+/// [`whole`] for an optional member: absent is `None` (with `#[serde(default)]`), `null` is
+/// refused as [`present`] does.
+///
+/// # Errors
+/// When the value is present and not such a number.
+pub fn present_whole<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    whole(deserializer).map(Some)
 }
 
 /// Milliseconds since the epoch from the runtime's clock (`Date.now()` on wasm; the static

@@ -57,8 +57,9 @@ impl OrderId {
     }
 }
 
-/// A contact email: 3–254 characters, one `@` with text on both sides, no spaces or control
-/// characters. Deliberately loose (addresses are verified by sending mail, not by regex).
+/// A contact email: 3–254 characters (Unicode scalar values, as JSON Schema's `maxLength`
+/// counts them), one `@` with 1–64 characters before it and some after, no whitespace or
+/// control characters. Deliberately loose (addresses are verified by sending mail, not by regex).
 #[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Email(String);
@@ -68,13 +69,17 @@ impl Email {
     /// A 422 that does not quote the value.
     pub fn parse(text: &str) -> Result<Self, ApiError> {
         let refuse = || ApiError::InvalidValue("`email` is not a valid email address.".into());
-        if !(3..=254).contains(&text.len())
+        if !(3..=254).contains(&text.chars().count())
             || text.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(refuse());
         }
         let (local, domain) = text.split_once('@').ok_or_else(refuse)?;
-        if local.is_empty() || domain.is_empty() || domain.contains('@') || local.len() > 64 {
+        if local.is_empty()
+            || domain.is_empty()
+            || domain.contains('@')
+            || local.chars().count() > 64
+        {
             return Err(refuse());
         }
         Ok(Self(text.to_owned()))
@@ -160,15 +165,21 @@ impl fmt::Debug for ShippingAddress {
     }
 }
 
-/// The body of `POST /orders` as sent.
+/// The body of `POST /orders` as sent: exactly these members (another one is a 422, so a
+/// misspelt `emial` is not silently dropped), the optional ones absent or of their type,
+/// never `null`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CheckoutBody {
+    #[serde(deserialize_with = "crate::http::whole")]
     cart_version: u64,
-    #[serde(default)]
+    /// The total the client showed the shopper; when it differs from the total computed now,
+    /// 409 `/problems/price-changed`.
+    #[serde(default, deserialize_with = "crate::http::present_whole")]
     expected_total_minor: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     shipping_address: Option<serde_json::Value>,
 }
 
@@ -177,7 +188,7 @@ struct CheckoutBody {
 pub struct CheckoutRequest {
     /// The cart version the client saw and wants to buy.
     pub cart_version: u64,
-    /// The total the shopper was shown; when present, checkout refuses any other total.
+    /// The total the client expects to pay, when it says.
     pub expected_total_minor: Option<i64>,
     pub email: Option<Email>,
     pub shipping_address: Option<ShippingAddress>,
@@ -666,24 +677,61 @@ mod tests {
             CheckoutRequest::parse(body.as_bytes()).map_err(|e| e.to_response(false).status)
         };
         assert!(status(r#"{"cart_version": 3}"#).is_ok());
-        assert!(status(r#"{"cart_version": 3, "email": null, "shipping_address": null}"#).is_ok());
         assert!(status(r#"{"cart_version": 0, "email": "a@b.example", "shipping_address": {"line1": "1 Road", "city": "Town", "state": null}}"#).is_ok());
-        assert!(status(r#"{"cart_version": 3, "note": "ignored"}"#).is_ok());
+        assert_eq!(
+            CheckoutRequest::parse(br#"{"cart_version": 3, "expected_total_minor": 2500}"#)
+                .map(|r| r.expected_total_minor),
+            Ok(Some(2500))
+        );
+        // One number however it is written, as JSON Schema's `integer` reads it.
+        for whole in ["3.0", "3e0", "0.3e1"] {
+            assert_eq!(
+                CheckoutRequest::parse(format!("{{\"cart_version\": {whole}}}").as_bytes())
+                    .map(|r| r.cart_version),
+                Ok(3),
+                "{whole}"
+            );
+        }
+        assert!(status(&format!(
+            "{{\"cart_version\": 1, \"email\": \"{}@b\"}}",
+            "é".repeat(64)
+        ))
+        .is_ok());
         let table = [
             ("", 400),
             ("{", 400),
             ("not json", 400),
+            // A member named twice, however it is spelt, is refused rather than one winning.
+            (r#"{"cart_version": 1, "cart_version": 2}"#, 400),
+            (r#"{"cart_version": 1, "\u0063art_version": 2}"#, 400),
+            (
+                r#"{"cart_version": 1, "shipping_address": {"a": "x", "a": "y"}}"#,
+                400,
+            ),
+            // Only an object is a body: `[1]` is not `{"cart_version": 1}`.
             ("[]", 422),
+            ("[1]", 422),
+            ("[1, null, null]", 422),
+            ("1", 422),
+            // Members the document does not name, and `null` for an optional member.
+            (r#"{"cart_version": 3, "note": "ignored"}"#, 422),
+            (r#"{"cart_version": 3, "email": null}"#, 422),
+            (r#"{"cart_version": 3, "shipping_address": null}"#, 422),
+            (r#"{"cart_version": 3, "expected_total_minor": null}"#, 422),
+            (r#"{"cart_version": 3, "expected_total_minor": 1.5}"#, 422),
             ("{}", 422),
             (r#"{"cart_version": "3"}"#, 422),
             (r#"{"cart_version": -1}"#, 422),
             (r#"{"cart_version": 1.5}"#, 422),
+            (r#"{"cart_version": 1e400}"#, 400),
+            (r#"{"cart_version": 18446744073709551616}"#, 422),
             (r#"{"cart_version": null}"#, 422),
             (r#"{"cart_version": 1, "email": 5}"#, 422),
             (r#"{"cart_version": 1, "email": "no-at-sign"}"#, 422),
             (r#"{"cart_version": 1, "email": "a b@c.d"}"#, 422),
             (r#"{"cart_version": 1, "email": "@c.d"}"#, 422),
             (r#"{"cart_version": 1, "email": "a@"}"#, 422),
+            (r#"{"cart_version": 1, "email": "a@b\u00a0c"}"#, 422),
             (r#"{"cart_version": 1, "shipping_address": "1 Road"}"#, 422),
             (r#"{"cart_version": 1, "shipping_address": {"n": 1}}"#, 422),
             (r#"{"cart_version": 1, "shipping_address": {"": "x"}}"#, 422),
