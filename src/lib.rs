@@ -113,10 +113,13 @@ fn dev_tokens_enabled(cx: &mut Cx) -> bool {
 async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
     use Method::{Delete, Get, Head, Options, Post, Put};
     let path = cx.path.clone();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    // An empty segment (`/products/`, `/cart//items/x`) names no API route, not an empty sku.
+    // One leading `/` only: `//products/x` is not `/products/x`.
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
+    // An empty segment anywhere (`//products/x`, `/products/`, `/cart//items/x`) names
+    // nothing: 404, before any handler, so no such spelling reaches the edge cache as an entry
+    // of its own that a write's purge would never reach. (`/` alone is the storefront page.)
     if segments.len() > 1 && segments.contains(&"") {
-        return assets::serve(cx).await;
+        return Err(ApiError::NotFound);
     }
     let method = cx.method.clone();
     let (template, allow): (&'static str, &'static str) = match segments.as_slice() {
