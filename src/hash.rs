@@ -16,6 +16,27 @@ pub fn hex(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The bytes of lower-case hex ([`hex`]'s output and nothing else: no upper case, no odd
+/// length), or `None`.
+#[must_use]
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some((digit(*hi)? << 4) | digit(*lo)?),
+            _ => None,
+        })
+        .collect()
+}
+
 /// SHA-256 over length-prefixed parts, hex. Length prefixes make `("ab", "c")` and
 /// `("a", "bc")` hash differently.
 #[must_use]
@@ -35,6 +56,15 @@ mod tests {
     #[test]
     fn hex_is_lower_case_and_complete() {
         assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+    }
+
+    #[test]
+    fn from_hex_reads_exactly_what_hex_writes() {
+        assert_eq!(from_hex("00abff"), Some(vec![0x00, 0xab, 0xff]));
+        assert_eq!(from_hex(""), Some(vec![]));
+        for bad in ["0", "AB", "0g", "abc", " 00"] {
+            assert_eq!(from_hex(bad), None, "{bad}");
+        }
     }
 
     #[test]

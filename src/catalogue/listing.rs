@@ -1,11 +1,12 @@
-//! The listing's query (`limit`, `cursor`) and its opaque cursor codec (pure).
+//! The listing's query (`limit`, `cursor`) and its cursor codec (pure).
 //!
-//! A cursor is the base64url (unpadded) text of the last sku of the previous page. Listings
-//! are ordered by sku and paged by keyset (`sku > cursor`), so a walk sees every product that
-//! exists throughout the walk exactly once, even when others are added or removed meanwhile,
-//! and a cursor whose product was deleted still works. Clients must treat it as opaque.
-
-use base64ct::{Base64UrlUnpadded, Encoding};
+//! A cursor is the lower-case hex of the last sku of the previous page: 2 to 128 characters
+//! matching `^(?:2d|3[0-9]|6[1-9a-f]|7[0-9a]){1,64}$` (the hex of `-`, `0-9` and `a-z`), a
+//! syntax the OpenAPI document states exactly, so a client or a fuzzer can tell a well-formed
+//! cursor from a malformed one without asking. Listings are ordered by sku and paged by keyset
+//! (`sku > cursor`), so a walk sees every product that exists throughout the walk exactly once,
+//! even when others are added or removed meanwhile, and any well-formed cursor names a
+//! position (also one whose product was deleted). Clients should still treat it as opaque.
 
 use super::model::Sku;
 use crate::http::problem::ApiError;
@@ -14,7 +15,7 @@ pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 
 /// Longest cursor text: the encoding of a longest sku.
-const MAX_CURSOR_LEN: usize = (Sku::MAX_LEN * 4).div_ceil(3);
+const MAX_CURSOR_LEN: usize = Sku::MAX_LEN * 2;
 
 /// A parsed `GET /products` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,26 +52,21 @@ impl From<QueryError> for ApiError {
 /// Encodes the cursor that continues after `last`.
 #[must_use]
 pub fn encode_cursor(last: &Sku) -> String {
-    Base64UrlUnpadded::encode_string(last.as_str().as_bytes())
+    crate::hash::hex(last.as_str().as_bytes())
 }
 
 /// Decodes a cursor back to the sku it continues after.
 ///
 /// # Errors
-/// [`QueryError::Cursor`] for anything [`encode_cursor`] cannot have produced.
+/// [`QueryError::Cursor`] for anything [`encode_cursor`] cannot have produced (the empty
+/// text, upper-case or odd-length hex, the hex of text that is no sku).
 pub fn decode_cursor(text: &str) -> Result<Sku, QueryError> {
     if text.is_empty() || text.len() > MAX_CURSOR_LEN {
         return Err(QueryError::Cursor);
     }
-    let bytes = Base64UrlUnpadded::decode_vec(text).map_err(|_| QueryError::Cursor)?;
+    let bytes = crate::hash::from_hex(text).ok_or(QueryError::Cursor)?;
     let sku = std::str::from_utf8(&bytes).map_err(|_| QueryError::Cursor)?;
-    let sku = Sku::parse(sku).map_err(|_| QueryError::Cursor)?;
-    // Only the canonical spelling is accepted, so one page has one cache key.
-    if encode_cursor(&sku) == text {
-        Ok(sku)
-    } else {
-        Err(QueryError::Cursor)
-    }
+    Sku::parse(sku).map_err(|_| QueryError::Cursor)
 }
 
 impl ListQuery {
@@ -164,35 +160,45 @@ mod tests {
             let c = encode_cursor(&sku(s));
             assert!(c
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
             assert_eq!(decode_cursor(&c), Ok(sku(s)));
         }
     }
 
     #[test]
     fn malformed_cursors_are_refused() {
-        let padded = format!("{}=", encode_cursor(&sku("ab")));
-        let not_a_sku = Base64UrlUnpadded::encode_string(b"Tea Time");
-        let too_long = "A".repeat(200);
+        let too_long = "61".repeat(65);
         for bad in [
             "",
             "!!!",
-            "dGVh+",
-            "dGVh/",
-            padded.as_str(),
-            not_a_sku.as_str(),
+            "6",
+            "6G",
+            "61A",
+            "5f",     // `_`
+            "41",     // `A`
+            "612061", // "a a"
+            "c3a9",   // "é"
             too_long.as_str(),
-            "dGVhX",
-            "dGVi", // non-canonical trailing bits of "te" + ?
+            "dGVh", // the base64url form of earlier cursors
         ] {
-            if let Ok(s) = decode_cursor(bad) {
-                assert_eq!(encode_cursor(&s), bad, "accepted a non-canonical {bad}");
-            } else {
-                assert_eq!(decode_cursor(bad), Err(QueryError::Cursor), "{bad}");
-            }
+            assert_eq!(decode_cursor(bad), Err(QueryError::Cursor), "{bad}");
         }
-        assert_eq!(decode_cursor("!!!"), Err(QueryError::Cursor));
-        assert_eq!(decode_cursor(&padded), Err(QueryError::Cursor));
+        assert_eq!(decode_cursor("2d"), Ok(sku("-")));
+        assert_eq!(decode_cursor(&"7a".repeat(64)), Ok(sku(&"z".repeat(64))));
+    }
+
+    #[test]
+    fn the_documented_pattern_is_the_cursor_syntax() {
+        // `^(?:2d|3[0-9]|6[1-9a-f]|7[0-9a]){1,64}$`, by hand: each byte pair is the hex of
+        // one sku character, and every such pair decodes.
+        for b in 0_u8..=255 {
+            let pair = crate::hash::hex(&[b]);
+            let documented = pair == "2d"
+                || (pair.starts_with('3') && pair.as_bytes()[1].is_ascii_digit())
+                || (pair.starts_with('6') && pair != "60")
+                || (pair.starts_with('7') && (pair.as_bytes()[1].is_ascii_digit() || pair == "7a"));
+            assert_eq!(decode_cursor(&pair).is_ok(), documented, "{pair}");
+        }
     }
 
     #[test]
@@ -225,7 +231,7 @@ mod tests {
             Err(QueryError::Repeated("limit"))
         );
         assert_eq!(
-            ListQuery::parse(&pairs(&[("cursor", "YQ"), ("cursor", "YQ")])),
+            ListQuery::parse(&pairs(&[("cursor", "61"), ("cursor", "61")])),
             Err(QueryError::Repeated("cursor"))
         );
         let q = ListQuery::parse(&pairs(&[("utm_source", "x"), ("limit", "5")])).unwrap();
@@ -243,10 +249,10 @@ mod tests {
         let a = ListQuery::parse(&[]).unwrap();
         let b = ListQuery::parse(&pairs(&[("limit", "20"), ("x", "1")])).unwrap();
         assert_eq!(a.canonical_params(), b.canonical_params());
-        let c = ListQuery::parse(&pairs(&[("cursor", "YQ"), ("limit", "020")])).unwrap();
+        let c = ListQuery::parse(&pairs(&[("cursor", "61"), ("limit", "020")])).unwrap();
         assert_eq!(
             c.canonical_params(),
-            vec![("limit", "20".to_owned()), ("cursor", "YQ".to_owned())]
+            vec![("limit", "20".to_owned()), ("cursor", "61".to_owned())]
         );
     }
 

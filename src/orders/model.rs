@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
 
 use crate::cart::model::PricedCart;
@@ -385,7 +384,9 @@ pub fn short_of(lines: &[OrderLine], products: &[Product]) -> Option<Sku> {
 }
 
 /// The listing's position: the last order of a page (its creation time and id, the sort key).
-/// Opaque to clients: base64url of `v1.<millis>.<id>`.
+/// Opaque to clients, but of a syntax the OpenAPI document states exactly: the lower-case hex
+/// of `v1.<millis>.<id>`, with 1 to 19 digits of milliseconds (so any such cursor fits a
+/// `u64`), i.e. `^76312e(?:3[0-9]){1,19}2e6f72645f(?:3[0-9]|6[1-6]){32}$`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     pub created_ms: u64,
@@ -393,24 +394,28 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// Most digits of `created_ms` a cursor carries (`u64::MAX` has 20, so 19 always fit).
+    const MAX_MS_DIGITS: usize = 19;
+
     #[must_use]
     pub fn encode(&self) -> String {
-        Base64UrlUnpadded::encode_string(
-            format!("v1.{}.{}", self.created_ms, self.id.as_str()).as_bytes(),
-        )
+        crate::hash::hex(format!("v1.{}.{}", self.created_ms, self.id.as_str()).as_bytes())
     }
 
     /// # Errors
     /// 400 for anything this server did not issue.
     pub fn decode(text: &str) -> Result<Self, ApiError> {
         let refuse = || ApiError::BadRequest("`cursor` is not a cursor this API issued.".into());
-        let bytes = Base64UrlUnpadded::decode_vec(text).map_err(|_| refuse())?;
+        let bytes = crate::hash::from_hex(text).ok_or_else(refuse)?;
         let text = String::from_utf8(bytes).map_err(|_| refuse())?;
         let mut parts = text.splitn(3, '.');
         let (Some("v1"), Some(ms), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(refuse());
         };
-        if ms.is_empty() || !ms.bytes().all(|b| b.is_ascii_digit()) {
+        if ms.is_empty()
+            || ms.len() > Self::MAX_MS_DIGITS
+            || !ms.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(refuse());
         }
         Ok(Self {
@@ -765,8 +770,20 @@ mod tests {
             created_ms: 1_796_000_000_000,
             id,
         };
-        assert_eq!(Cursor::decode(&c.encode()), Ok(c));
-        for bad in ["", "!!!", "djEuMTIzLm9yZF94", "eA"] {
+        assert_eq!(Cursor::decode(&c.encode()), Ok(c.clone()));
+        assert!(c.encode().starts_with("76312e"));
+        let twenty_digits =
+            crate::hash::hex(format!("v1.{}.{}", "1".repeat(20), c.id.as_str()).as_bytes());
+        let upper = c.encode().to_ascii_uppercase();
+        for bad in [
+            "",
+            "!!!",
+            "djEuMTIzLm9yZF94",
+            "eA",
+            "9%C2%A7",
+            twenty_digits.as_str(),
+            upper.as_str(),
+        ] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
     }
