@@ -7,7 +7,10 @@
 //!   [`ProblemKind::ALL`] (type, title, status) appears in `x-problem-types`, in the `Problem`
 //!   schema's `type` enum and in the `{kind}` parameter, and every `$ref` resolves;
 //! - `tests/worker/openapi.test.mjs` validates it with an OpenAPI 3.1 validator and checks real
-//!   responses of the running worker against its schemas.
+//!   responses of the running worker against its schemas;
+//! - `tests/api-fuzz` (part of `npm test`) drives the running worker with requests generated
+//!   from it, valid and invalid, and checks that the answers are the documented ones: every
+//!   constraint the server enforces on an input is in the document, and only those.
 //!
 //! Public and identical for everyone, so a shared cache may keep it for five minutes.
 
@@ -149,6 +152,89 @@ mod tests {
         let mut bad = Vec::new();
         walk(&d, &d, &mut bad);
         assert!(bad.is_empty(), "unresolved: {bad:?}");
+    }
+
+    #[test]
+    fn the_documented_syntax_of_ids_and_cursors_is_the_parsers() {
+        let d = doc();
+        assert_eq!(
+            at(&d, "/components/parameters/productCursor/schema/pattern"),
+            crate::catalogue::listing::CURSOR_PATTERN
+        );
+        assert_eq!(
+            at(
+                &d,
+                "/components/schemas/ProductList/properties/next_cursor/pattern"
+            ),
+            crate::catalogue::listing::CURSOR_PATTERN
+        );
+        let order_cursor = crate::orders::model::Cursor::PATTERN;
+        assert_eq!(
+            at(
+                &d,
+                "/components/schemas/OrderList/properties/next_cursor/pattern"
+            ),
+            order_cursor
+        );
+        let inner = order_cursor.trim_start_matches('^').trim_end_matches('$');
+        assert_eq!(
+            at(&d, "/components/parameters/orderCursor/schema/pattern"),
+            Value::from(format!("^(?:{inner})?$"))
+        );
+        assert_eq!(
+            at(&d, "/components/parameters/sku/schema/pattern"),
+            "^[a-z0-9-]{1,64}$"
+        );
+        assert_eq!(
+            at(
+                &d,
+                "/components/schemas/ProductInput/properties/name/maxLength"
+            ),
+            Value::from(crate::catalogue::write::NAME_MAX_CHARS)
+        );
+        assert_eq!(
+            at(
+                &d,
+                "/components/schemas/ProductInput/properties/description/maxLength"
+            ),
+            Value::from(crate::catalogue::write::DESCRIPTION_MAX_CHARS)
+        );
+        assert_eq!(
+            at(
+                &d,
+                "/components/schemas/ProductInput/properties/price_minor/maximum"
+            ),
+            Value::from(crate::catalogue::write::PRICE_MAX_MINOR)
+        );
+        assert_eq!(
+            at(
+                &d,
+                "/components/schemas/ProductInput/properties/stock/maximum"
+            ),
+            Value::from(crate::catalogue::write::STOCK_MAX)
+        );
+        assert_eq!(
+            at(
+                &d,
+                "/components/schemas/DevTokenInput/properties/ttl_seconds/maximum"
+            ),
+            Value::from(crate::auth::dev_token::MAX_TTL_SECONDS)
+        );
+        for schema in [
+            "CartItemInput",
+            "CheckoutInput",
+            "DevTokenInput",
+            "ProductInput",
+        ] {
+            assert_eq!(
+                at(
+                    &d,
+                    &format!("/components/schemas/{schema}/additionalProperties")
+                ),
+                Value::Bool(false),
+                "{schema}"
+            );
+        }
     }
 
     #[test]

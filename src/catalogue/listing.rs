@@ -14,6 +14,9 @@ use crate::http::problem::ApiError;
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 
+/// The cursor's syntax as the OpenAPI document states it (`productCursor`).
+pub const CURSOR_PATTERN: &str = "^(?:2d|3[0-9]|6[1-9a-f]|7[0-9a]){1,64}$";
+
 /// Longest cursor text: the encoding of a longest sku.
 const MAX_CURSOR_LEN: usize = Sku::MAX_LEN * 2;
 

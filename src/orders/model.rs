@@ -394,6 +394,10 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The syntax as the OpenAPI document states it (`orderCursor`, which also admits the
+    /// empty value: the first page).
+    pub const PATTERN: &'static str = "^76312e(?:3[0-9]){1,19}2e6f72645f(?:3[0-9]|6[1-6]){32}$";
+
     /// Most digits of `created_ms` a cursor carries (`u64::MAX` has 20, so 19 always fit).
     const MAX_MS_DIGITS: usize = 19;
 
