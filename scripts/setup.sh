@@ -6,7 +6,10 @@
 #     2-core machine the first run takes about 15 minutes);
 #   - npm packages (`npm ci`, skipped while package-lock.json is unchanged since the last one);
 #   - the local .dev.vars (development mode with a fresh dev key pair) when none exists;
-#   - with --browser: Debian's chromium for the browser tests.
+#   - with --browser: Debian's chromium for the browser tests;
+#   - with --fuzz: schemathesis and its dependencies at the versions pinned in
+#     tests/api-fuzz/requirements.txt, in a virtual environment .venv-fuzz/ (pip from PyPI;
+#     skipped while the requirements are unchanged since the last install).
 # Nothing here downloads a prebuilt binary from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +19,11 @@ WORKER_BUILD_VERSION=0.8.7
 say() { printf '[setup] %s\n' "$*"; }
 
 want_browser=0
+want_fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
+    --fuzz) want_fuzz=1 ;;
   esac
 done
 
@@ -83,6 +88,31 @@ if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq && apt-get install -y -qq chromium >/dev/null
   else
     sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+# 6. schemathesis for the API-against-its-document tier of `npm test` (tests/api-fuzz), pinned.
+if [ "$want_fuzz" = 1 ]; then
+  req_hash=$(sha256sum tests/api-fuzz/requirements.txt | cut -d' ' -f1)
+  if [ ! -x .venv-fuzz/bin/schemathesis ] || [ "$(cat .setup-stamps/fuzz 2>/dev/null)" != "$req_hash" ]; then
+    command -v python3 >/dev/null || { say "python3 not found: install Python 3.10 or later first"; exit 1; }
+    say "installing schemathesis into .venv-fuzz/ (pip, versions pinned in tests/api-fuzz/requirements.txt)"
+    if [ ! -x .venv-fuzz/bin/pip ]; then
+      rm -rf .venv-fuzz
+      if ! python3 -m venv .venv-fuzz; then
+        # Debian and Ubuntu ship venv's pip bootstrap separately.
+        rm -rf .venv-fuzz
+        say "python3 -m venv failed: installing Debian's python3-venv"
+        if [ "$(id -u)" = 0 ]; then
+          apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        else
+          sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv >/dev/null
+        fi
+        python3 -m venv .venv-fuzz
+      fi
+    fi
+    .venv-fuzz/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+      -r tests/api-fuzz/requirements.txt
+    echo "$req_hash" >.setup-stamps/fuzz
   fi
 fi
 say "ready"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n[test] %s\n' "$*"; }
 
-bash scripts/setup.sh --browser
+bash scripts/setup.sh --browser --fuzz
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -26,6 +26,9 @@ bash scripts/build.sh
 
 step "runtime tier: the built worker in workerd with Miniflare's KV, Durable Object, D1"
 node --test --test-concurrency=1 --test-timeout=600000 tests/worker/
+
+step "the API against its OpenAPI document: schemathesis, fixed seed, all checks (tests/api-fuzz)"
+node tests/api-fuzz/run.mjs
 
 step "wrangler deploy --dry-run (bundle and config would deploy)"
 outdir=$(mktemp -d)
