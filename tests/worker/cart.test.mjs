@@ -376,7 +376,6 @@ describe('the cart', () => {
       () => getCart('lee'),
       () => getCart('lee', { headers: { 'x-user': 'kim', cookie: 'sub=kim' } }),
       () => w.fetch('/cart?sub=kim&user=kim', { headers: as('lee') }),
-      () => setItem('lee', 'mug', { quantity: 1, sub: 'kim', user_key: cartKey('kim') }),
       () => removeItem('lee', 'mug'),
       () => clearCart('lee', { 'if-match': '*' }),
     ];
@@ -384,6 +383,13 @@ describe('the cart', () => {
       const body = await cartOf(await attempt());
       assert.ok(!body.items.some((i) => i.quantity === 7), 'never Kim’s line');
     }
+    // A body naming another user is not a cart line body at all (its only member is `quantity`).
+    const named = await setItem('lee', 'mug', { quantity: 1, sub: 'kim', user_key: cartKey('kim') });
+    assert.equal(named.status, 422);
+    assert.equal((await named.json()).type, '/problems/invalid-value');
+    // Lee's own write lands in Lee's cart only.
+    const lee = await cartOf(await setItem('lee', 'mug', { quantity: 1 }));
+    assert.equal(lee.items[0].quantity, 1);
     assert.deepEqual(await kv.getWithMetadata(cartKey('kim')), kimBefore);
     assert.equal((await cartOf(await getCart('kim'))).items[0].quantity, 7);
     const { keys } = await kv.list({ prefix: 'cart:' });
