@@ -4,8 +4,9 @@
 // `node scripts/dev-keys.mjs` prints `.dev.vars` content; `--write <path>` writes it instead
 // (refusing to overwrite an existing file unless `--force`). The content is: a fresh ES256 key
 // pair (`DEV_TOKEN_KEY`: the private JWK that signs `/dev/token` tokens; `JWT_JWKS`: a key set
-// with its public half), both with `kid` and `alg`, plus the issuer/audience the worker expects
-// locally and `ENVIRONMENT=development`.
+// with its public half), both with `kid` and `alg`, a fresh `GUEST_TOKEN_KEY` (the HMAC secret
+// that signs guest sessions), plus the issuer/audience the worker expects locally and
+// `ENVIRONMENT=development`.
 //
 // The test harness imports `generateDevVars` so that every test worker gets its own key.
 // Only Node's built-in WebCrypto is used, so this runs before `npm install`.
@@ -40,7 +41,7 @@ export async function generateEs256Jwks() {
  * The variables a local (development) edgecart needs to issue and verify its own tokens.
  * @param {{ issuer?: string, audience?: string }} [options]
  * @returns {Promise<{ ENVIRONMENT: string, DEV_TOKEN_KEY: string, JWT_JWKS: string,
- *   JWT_ISSUER: string, JWT_AUDIENCE: string }>}
+ *   JWT_ISSUER: string, JWT_AUDIENCE: string, GUEST_TOKEN_KEY: string }>}
  */
 export async function generateDevVars({
   issuer = 'http://127.0.0.1:8787',
@@ -53,7 +54,13 @@ export async function generateDevVars({
     JWT_JWKS: JSON.stringify({ keys: [publicJwk] }),
     JWT_ISSUER: issuer,
     JWT_AUDIENCE: audience,
+    GUEST_TOKEN_KEY: newGuestTokenKey(),
   };
+}
+
+/** A fresh guest-token secret: 32 random bytes, base64url (43 characters). */
+export function newGuestTokenKey() {
+  return Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString('base64url');
 }
 
 /**

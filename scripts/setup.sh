@@ -79,6 +79,9 @@ fi
 if [ ! -f .dev.vars ]; then
   say "writing .dev.vars (development mode with a new dev signing key)"
   node scripts/dev-keys.mjs --write .dev.vars
+elif ! grep -q '^GUEST_TOKEN_KEY=' .dev.vars; then
+  say "adding a GUEST_TOKEN_KEY (guest sessions) to .dev.vars"
+  node -e "import('./scripts/dev-keys.mjs').then((m) => console.log('GUEST_TOKEN_KEY=' + m.newGuestTokenKey()))" >>.dev.vars
 fi
 
 # 5. A browser for the end-to-end tests.

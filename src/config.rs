@@ -86,6 +86,11 @@ pub struct Config {
     pub paseto_v4_public_keys: Vec<String>,
     /// Private JWK that signs `/dev/token` tokens (development only).
     pub dev_token_key: Option<Secret>,
+    /// The HMAC secret (at least 32 bytes) edgecart signs guest tokens with; `None`: no guest
+    /// sessions (`POST /session/guest` is 404 and no guest token verifies).
+    pub guest_token_key: Option<Secret>,
+    /// Lifetime of a guest token, and the longest `exp - iat` a guest token may have.
+    pub guest_token_ttl_seconds: u64,
     pub cors_allow_origins: Vec<String>,
     pub catalogue_max_age: u32,
     pub catalogue_s_maxage: u32,
@@ -120,10 +125,10 @@ impl From<ConfigError> for crate::http::problem::ApiError {
 }
 
 /// Names of the secrets (read with `Env::secret`, never listed in `wrangler.toml`).
-pub const SECRET_NAMES: [&str; 1] = ["DEV_TOKEN_KEY"];
+pub const SECRET_NAMES: [&str; 2] = ["DEV_TOKEN_KEY", "GUEST_TOKEN_KEY"];
 
 /// Names of the plain variables.
-pub const VAR_NAMES: [&str; 21] = [
+pub const VAR_NAMES: [&str; 22] = [
     "ENVIRONMENT",
     "JWT_ISSUER",
     "JWT_AUDIENCE",
@@ -136,6 +141,7 @@ pub const VAR_NAMES: [&str; 21] = [
     "JWT_MAX_LIFETIME_SECONDS",
     "JWT_ES256_REQUIRE_LOW_S",
     "PASETO_V4_PUBLIC_KEYS",
+    "GUEST_TOKEN_TTL_SECONDS",
     "CORS_ALLOW_ORIGINS",
     "CATALOGUE_MAX_AGE",
     "CATALOGUE_S_MAXAGE",
@@ -226,6 +232,19 @@ impl Config {
             },
             paseto_v4_public_keys: list(get("PASETO_V4_PUBLIC_KEYS")),
             dev_token_key: get("DEV_TOKEN_KEY").map(Secret::new),
+            guest_token_key: match get("GUEST_TOKEN_KEY") {
+                Some(secret) if secret.len() < crate::auth::guest::MIN_KEY_BYTES => {
+                    return Err(err("GUEST_TOKEN_KEY", "must be at least 32 bytes"))
+                }
+                secret => secret.map(Secret::new),
+            },
+            guest_token_ttl_seconds: number(
+                &get,
+                "GUEST_TOKEN_TTL_SECONDS",
+                604_800,
+                60,
+                31_536_000,
+            )?,
             cors_allow_origins: list(get("CORS_ALLOW_ORIGINS")),
             catalogue_max_age: small(number(&get, "CATALOGUE_MAX_AGE", 60, 0, 31_536_000)?),
             catalogue_s_maxage: small(number(&get, "CATALOGUE_S_MAXAGE", 300, 1, 31_536_000)?),

@@ -108,6 +108,11 @@ fn dev_tokens_enabled(cx: &mut Cx) -> bool {
         .is_ok_and(|c| c.is_development() && c.dev_token_key.is_some())
 }
 
+/// `/session/guest` exists only when `GUEST_TOKEN_KEY` is set.
+fn guest_sessions_enabled(cx: &mut Cx) -> bool {
+    cx.config().is_ok_and(|c| c.guest_token_key.is_some())
+}
+
 /// The route table: path → route template, allowed methods and named handler. `OPTIONS` on
 /// any route is a CORS preflight; a known path with another method is 405 with `Allow`.
 async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
@@ -130,6 +135,7 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         ["products", _] => ("/products/{sku}", "GET, HEAD, PUT, DELETE"),
         ["cart"] => ("/cart", "GET, HEAD, DELETE"),
         ["cart", "items", _] => ("/cart/items/{sku}", "PUT, DELETE"),
+        ["session", "guest"] if guest_sessions_enabled(cx) => ("/session/guest", "POST"),
         ["orders"] => ("/orders", "GET, HEAD, POST"),
         ["orders", _] => ("/orders/{id}", GET),
         ["openapi.json"] => ("/openapi.json", GET),
@@ -161,6 +167,7 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         (["cart"], Delete) => cart::handlers::clear(cx).await,
         (["cart", "items", sku], Put) => cart::handlers::set_item(cx, sku).await,
         (["cart", "items", sku], Delete) => cart::handlers::remove_item(cx, sku).await,
+        (["session", "guest"], Post) => auth::handlers::guest_session(cx).await,
         (["orders"], Post) => orders::handlers::create(cx).await,
         (["orders"], _) if read => orders::handlers::list(cx).await,
         (["orders", id], _) if read => orders::handlers::get(cx, id).await,

@@ -131,6 +131,7 @@ fn ring() -> KeyRing {
     KeyRing {
         jwks: parse_jwks(&jwks_text(), KeySource::Inline).unwrap(),
         paseto: vec![],
+        guest: None,
     }
 }
 
@@ -1046,6 +1047,7 @@ mod paseto {
         KeyRing {
             jwks: vec![],
             paseto: edgecart::auth::keys::parse_paserks(&paserks).unwrap(),
+            guest: None,
         }
     }
 
@@ -1157,5 +1159,136 @@ mod paseto {
             Err(Refusal::WrongAudience)
         );
         assert!(run(&|c| c["aud"] = json!(["shop", "edgecart"])).is_ok());
+    }
+}
+
+mod guests {
+    //! Guest tokens: the guest key verifies only tokens of the guest issuer, and tokens of the
+    //! guest issuer verify only with the guest key.
+    use super::*;
+    use edgecart::auth::guest::{self, GuestKey};
+
+    const SECRET: &str = "a-guest-token-secret-of-at-least-32-bytes";
+
+    fn guest_ring(ttl: u64) -> KeyRing {
+        KeyRing {
+            guest: Some(GuestKey::new(SECRET, ttl)),
+            ..ring()
+        }
+    }
+
+    fn hmac(secret: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> + '_ {
+        move |input| {
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+            mac.update(input);
+            mac.finalize().into_bytes().to_vec()
+        }
+    }
+
+    fn guest_kid() -> String {
+        GuestKey::new(SECRET, 60).key.kid.unwrap()
+    }
+
+    fn signed_by_guest_key(claims: &Value) -> String {
+        let header = json!({"alg": "HS256", "typ": "JWT", "kid": guest_kid()});
+        raw_token(
+            &header.to_string(),
+            &claims.to_string(),
+            hmac(SECRET.as_bytes()),
+        )
+    }
+
+    fn guest_claims(ttl: u64) -> Value {
+        json!({"iss": guest::ISSUER, "aud": "edgecart", "sub": "guest_0123",
+               "iat": NOW, "exp": NOW + ttl})
+    }
+
+    #[test]
+    fn an_issued_guest_token_verifies_as_a_guest_without_scopes() {
+        let key = GuestKey::new(SECRET, 604_800);
+        let session = guest::issue(&key, "edgecart", &"ab".repeat(16), UnixMillis(NOW * 1000));
+        let id = check_with(&session.token, &policy(), &guest_ring(604_800)).unwrap();
+        assert_eq!(id.iss, guest::ISSUER);
+        assert_eq!(id.sub, session.sub);
+        assert!(id.is_guest());
+        assert!(!id.has_scope("catalog:write"));
+    }
+
+    #[test]
+    fn a_guest_token_with_scopes_grants_none() {
+        let mut claims = guest_claims(600);
+        claims["scope"] = json!("catalog:write orders:write");
+        let id = check_with(&signed_by_guest_key(&claims), &policy(), &guest_ring(600)).unwrap();
+        assert!(!id.has_scope("catalog:write") && !id.has_scope("orders:write"));
+    }
+
+    #[test]
+    fn without_a_guest_key_no_guest_token_verifies() {
+        let token = signed_by_guest_key(&guest_claims(600));
+        assert_eq!(
+            check_with(&token, &policy(), &ring()),
+            Err(Refusal::WrongIssuer)
+        );
+    }
+
+    #[test]
+    fn the_guest_issuer_with_an_account_key_is_refused() {
+        // HS256 with the inline JWKS secret, and with no kid at all.
+        let claims = guest_claims(600);
+        for header in [
+            json!({"alg": "HS256", "kid": "hs256"}),
+            json!({"alg": "HS256"}),
+        ] {
+            let token = raw_token(&header.to_string(), &claims.to_string(), signer("HS256"));
+            assert_eq!(
+                check_with(&token, &policy(), &guest_ring(600)),
+                Err(Refusal::UnknownKey),
+                "{header}"
+            );
+        }
+        let es = token("ES256", json!({}), &claims);
+        assert_eq!(
+            check_with(&es, &policy(), &guest_ring(600)),
+            Err(Refusal::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn the_guest_key_signs_nothing_but_guest_tokens() {
+        let token = signed_by_guest_key(&super::claims());
+        assert_eq!(
+            check_with(&token, &policy(), &guest_ring(600)),
+            Err(Refusal::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn a_guest_token_lives_at_most_the_guest_ttl_whatever_jwt_max_lifetime_says() {
+        let strict = Policy {
+            max_lifetime_seconds: Some(900),
+            ..policy()
+        };
+        let week = signed_by_guest_key(&guest_claims(604_800));
+        assert!(check_with(&week, &strict, &guest_ring(604_800)).is_ok());
+        assert_eq!(
+            check_with(&week, &strict, &guest_ring(3600)),
+            Err(Refusal::LivesTooLong)
+        );
+    }
+
+    #[test]
+    fn another_guest_secret_is_refused() {
+        let header = json!({"alg": "HS256", "typ": "JWT", "kid": guest_kid()});
+        let other = b"another-secret-of-at-least-32-bytes!!";
+        let token = raw_token(
+            &header.to_string(),
+            &guest_claims(600).to_string(),
+            hmac(other),
+        );
+        assert_eq!(
+            check_with(&token, &policy(), &guest_ring(600)),
+            Err(Refusal::BadSignature)
+        );
     }
 }

@@ -88,6 +88,11 @@ pub fn ring() -> &'static KeyRing {
             // property (`jwt_parts`) notices, because its signed tokens must then pass.
             jwks: parse_jwks(&jwks.to_string(), KeySource::Inline).unwrap_or_default(),
             paseto: parse_paserks(&[paserk]).unwrap_or_default(),
+            // Hostile tokens also meet the guest path (a wrong issuer reparsed as a guest's).
+            guest: Some(edgecart::auth::guest::GuestKey::new(
+                "fuzz-guest-secret-of-at-least-32-bytes",
+                604_800,
+            )),
         }
     })
 }

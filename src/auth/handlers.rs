@@ -89,3 +89,22 @@ pub async fn dev_token(cx: &mut Cx) -> Result<Response, ApiError> {
         "no-store",
     )
 }
+
+/// `POST /session/guest`: a guest identity for a shopper without an account, signed with
+/// `GUEST_TOKEN_KEY`. Nothing is stored; 404 when the key is not set. A body is ignored.
+///
+/// # Errors
+/// 404 as above; 500 when `JWT_AUDIENCE` is missing.
+pub async fn guest_session(cx: &mut Cx) -> Result<Response, ApiError> {
+    let config = cx.shared_config()?;
+    let ring = super::key_ring(&config)?;
+    let Some(guest) = &ring.guest else {
+        return Err(ApiError::NotFound);
+    };
+    let audience = config.jwt_audience.first().ok_or(ApiError::Misconfigured {
+        variable: "JWT_AUDIENCE",
+        reason: "required to issue guest tokens".to_owned(),
+    })?;
+    let session = super::guest::issue(guest, audience, &http::random_id(), cx.now);
+    http::json(201, &session, "no-store")
+}

@@ -58,6 +58,11 @@ pub fn parse(token: &str, policy: &Policy, now: UnixMillis) -> Result<PendingJwt
     let (alg, kid) = check_header(&header)?;
     let claims = parse_object(&decode(p64)?).map_err(|_| Refusal::Malformed)?;
     let signature = decode(s64)?;
+    // The issuer first: it decides which policy applies (a guest token's lifetime bound is
+    // not the identity provider's), so a wrong one must be told apart from everything else.
+    if claims.get("iss").and_then(Value::as_str) != Some(policy.issuer.as_str()) {
+        return Err(Refusal::WrongIssuer);
+    }
     let dates = Dates {
         exp: numeric_date(&claims, "exp")?.ok_or(Refusal::MissingExpiry)?,
         nbf: numeric_date(&claims, "nbf")?,

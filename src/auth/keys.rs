@@ -170,7 +170,7 @@ pub struct VerificationKey {
 }
 
 impl VerificationKey {
-    fn new(kid: Option<String>, alg: Alg, material: KeyMaterial) -> Self {
+    pub(crate) fn new(kid: Option<String>, alg: Alg, material: KeyMaterial) -> Self {
         let fingerprint = {
             let parts: Vec<&[u8]> = match &material {
                 KeyMaterial::Hmac(k) => vec![b"oct", k],

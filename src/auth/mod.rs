@@ -22,6 +22,7 @@ pub mod bearer;
 pub mod blake2b;
 pub mod claims;
 pub mod dev_token;
+pub mod guest;
 pub mod handlers;
 pub mod json;
 pub mod jwt;
@@ -48,6 +49,8 @@ struct CachedRing {
     from: std::rc::Weak<Config>,
     jwks: Option<String>,
     paseto: Vec<String>,
+    guest: Option<crate::config::Secret>,
+    guest_ttl: u64,
     ring: Rc<KeyRing>,
 }
 
@@ -71,7 +74,10 @@ pub fn key_ring(config: &Rc<Config>) -> Result<Rc<KeyRing>, ApiError> {
             .as_ref()
             .filter(|c| {
                 std::ptr::eq(c.from.as_ptr(), Rc::as_ptr(config))
-                    || (c.jwks == config.jwt_jwks && c.paseto == config.paseto_v4_public_keys)
+                    || (c.jwks == config.jwt_jwks
+                        && c.paseto == config.paseto_v4_public_keys
+                        && c.guest == config.guest_token_key
+                        && c.guest_ttl == config.guest_token_ttl_seconds)
             })
             .map(|c| Rc::clone(&c.ring))
     });
@@ -84,6 +90,8 @@ pub fn key_ring(config: &Rc<Config>) -> Result<Rc<KeyRing>, ApiError> {
             from: Rc::downgrade(config),
             jwks: config.jwt_jwks.clone(),
             paseto: config.paseto_v4_public_keys.clone(),
+            guest: config.guest_token_key.clone(),
+            guest_ttl: config.guest_token_ttl_seconds,
             ring: Rc::clone(&ring),
         });
     });
@@ -135,6 +143,32 @@ pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
     })
 }
 
+/// Verifies `text` as a guest token (the `guest_token` of `POST /cart/merge`): with the guest
+/// key and the guest policy only, so an account's token, a forged or expired guest token, or
+/// any token while guest sessions are off, is refused.
+///
+/// # Errors
+/// 422 [`ApiError::InvalidValue`] for any token that is not a valid guest token (the reason
+/// goes to the log line through the problem's kind only, never the token);
+/// [`ApiError::Misconfigured`] when the verifier's configuration is unusable.
+pub async fn verify_guest_token(cx: &mut Cx, text: &str) -> Result<Identity, ApiError> {
+    let refuse = || ApiError::InvalidValue("`guest_token` is not a valid guest token.".into());
+    let config = cx.shared_config()?;
+    let policy = verify::policy(&config)?;
+    let ring = key_ring(&config)?;
+    let Some(guest) = &ring.guest else {
+        return Err(refuse());
+    };
+    let token = BearerToken::from_header(&format!("Bearer {text}"), policy.max_token_bytes)
+        .map_err(|_| refuse())?;
+    if token.kind() != bearer::TokenKind::Jwt {
+        return Err(refuse());
+    }
+    verify::verify_guest(&token, &policy, guest, cx.now)
+        .await
+        .map_err(|_| refuse())
+}
+
 /// As [`authenticate`], and the token must carry `scope` (403 otherwise).
 ///
 /// # Errors
@@ -159,10 +193,17 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Whether the token granted `scope`.
+    /// Whether the token granted `scope`. A guest holds none, whatever its token says.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        !self.is_guest() && self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether this is a guest identity (a token edgecart signed for a shopper without an
+    /// account).
+    #[must_use]
+    pub fn is_guest(&self) -> bool {
+        self.iss == guest::ISSUER
     }
 
     /// A stable, fixed-length key for this user: SHA-256 over the length-prefixed `iss` and

@@ -51,6 +51,12 @@ pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
     let delay = test_delay(cx, &config)?;
     let body = cx.body_bytes().await?;
     let request = CheckoutRequest::parse(&body)?;
+    if identity.is_guest() && request.email.is_none() {
+        // Refused before the claim: nothing is stored, a retry with an email starts afresh.
+        return Err(ApiError::InvalidValue(
+            "A guest checkout needs `email`: it is the only way to reach the shopper.".into(),
+        ));
+    }
 
     let user_key = identity.user_key();
     let record = RecordKey::new(&user_key, "POST", "/orders", &key);
