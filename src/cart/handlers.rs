@@ -57,6 +57,101 @@ pub async fn remove_item(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     write(cx, &identity, Write::Line(sku, Requested::Remove)).await
 }
 
+/// `POST /cart/merge` with `{"guest_token": s}`: the guest's lines join the caller's cart
+/// (quantities summed, capped at 99, at most 50 lines; what does not fit is reported in the
+/// answer's `merge` member), then the guest cart is emptied. The caller must be an account,
+/// not a guest. `If-Match` applies to the caller's cart.
+///
+/// Two KV values change, and KV has no transaction: the caller's cart is written first, with a
+/// mark naming the guest cart state it took in, then the guest cart is emptied. Should the
+/// second write fail (503), the retry finds the mark, adds nothing again, and empties the
+/// guest cart. Every check runs before the first write.
+///
+/// # Errors
+/// 401, 403 (a guest caller), 400 (JSON, `If-Match`), 413, 422 (body shape, a `guest_token`
+/// that is no valid guest token), 412, 429/503.
+pub async fn merge(cx: &mut Cx) -> Result<Response, ApiError> {
+    let identity = authenticate(cx).await?;
+    if identity.is_guest() {
+        return Err(ApiError::Forbidden(
+            "A guest session cannot merge a cart: sign in with an account first.".into(),
+        ));
+    }
+    let body = cx.body_bytes().await?;
+    let guest_token = parse_merge_body(&body)?;
+    let guest = crate::auth::verify_guest_token(cx, &guest_token).await?;
+    let if_match = if_match(cx)?;
+    let ttl = cx.config()?.cart_ttl_seconds;
+    let user_key = identity.user_key();
+    let guest_key = guest.user_key();
+    let current = store::load(&cx.env, &user_key).await?;
+    if let Precondition::Fails = evaluate(if_match.as_ref(), current.version()) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let guest_cart = store::load(&cx.env, &guest_key).await?;
+    let merged = current.merge(&guest_cart, cx.now)?;
+    let cart = match merged.outcome {
+        Outcome::Unchanged => current,
+        Outcome::Changed(next) => {
+            let next = next.identified(fresh_cart_id()?);
+            store::save(&cx.env, &user_key, &next, ttl).await?;
+            next
+        }
+    };
+    if !guest_cart.is_empty() {
+        let emptied = guest_cart.emptied(cx.now)?;
+        store::save(&cx.env, &guest_key, &emptied, ttl).await?;
+    }
+    let products = store::products(&cx.env, &cart.skus()).await?;
+    let priced = price(&cart, &products);
+    let mut response = http::json(
+        200,
+        &MergeAnswer {
+            cart: &priced,
+            merge: &merged.report,
+        },
+        PRIVATE_NO_STORE,
+    )?;
+    let _ = response.headers_mut().set("ETag", &etag(cart.version()));
+    Ok(response)
+}
+
+/// The answer of a merge: the cart's members, and `merge`.
+#[derive(serde::Serialize)]
+struct MergeAnswer<'a> {
+    #[serde(flatten)]
+    cart: &'a super::PricedCart,
+    merge: &'a super::model::MergeReport,
+}
+
+/// `{"guest_token": "<token>"}`, nothing else.
+fn parse_merge_body(body: &[u8]) -> Result<String, ApiError> {
+    let value: serde_json::Value = http::parse_json_body(body)?;
+    let object = value.as_object().ok_or_else(|| {
+        ApiError::InvalidValue("The body must be a JSON object `{\"guest_token\": \"…\"}`.".into())
+    })?;
+    if object.keys().any(|k| k != "guest_token") {
+        return Err(ApiError::InvalidValue(
+            "The body may only hold `guest_token`.".into(),
+        ));
+    }
+    match object.get("guest_token") {
+        Some(serde_json::Value::String(token)) => Ok(token.clone()),
+        _ => Err(ApiError::InvalidValue(
+            "`guest_token` must be a string: the token of the guest session.".into(),
+        )),
+    }
+}
+
+fn if_match(cx: &Cx) -> Result<Option<IfMatch>, ApiError> {
+    cx.header("if-match")
+        .map(|v| IfMatch::parse(&v))
+        .transpose()
+        .map_err(|_| {
+            ApiError::BadRequest("If-Match must be `*` or a list of quoted entity tags.".into())
+        })
+}
+
 /// A parsed cart write, before it meets the stored cart.
 enum Write {
     Line(Sku, Requested),
@@ -80,13 +175,7 @@ fn parse_sku(text: &str) -> Result<Sku, ApiError> {
 
 /// Load, check `If-Match`, apply, store if changed, answer with the priced result.
 async fn write(cx: &mut Cx, identity: &Identity, write: Write) -> Result<Response, ApiError> {
-    let if_match = cx
-        .header("if-match")
-        .map(|v| IfMatch::parse(&v))
-        .transpose()
-        .map_err(|_| {
-            ApiError::BadRequest("If-Match must be `*` or a list of quoted entity tags.".into())
-        })?;
+    let if_match = if_match(cx)?;
     let ttl = cx.config()?.cart_ttl_seconds;
     let user_key = identity.user_key();
     let current = store::load(&cx.env, &user_key).await?;

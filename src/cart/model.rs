@@ -127,7 +127,13 @@ pub struct Cart {
     currency: Option<Currency>,
     version: u64,
     updated_at: Option<UnixMillis>,
+    /// The guest cart states merged into this cart (`<cart id>:<version>`, newest last, at most
+    /// [`MAX_MERGE_MARKS`]): merging one of them again changes nothing.
+    merged: Vec<String>,
 }
+
+/// How many merged guest cart states a cart remembers.
+pub const MAX_MERGE_MARKS: usize = 8;
 
 /// A cart's identity: 32 lower-case hex characters (128 random bits), made by the edge.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -174,6 +180,8 @@ struct CartDocument {
     updated_at: Option<String>,
     currency: Option<Currency>,
     lines: Vec<Line>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merged: Vec<String>,
 }
 
 impl TryFrom<CartDocument> for Cart {
@@ -201,12 +209,16 @@ impl TryFrom<CartDocument> for Cart {
                 Some(UnixMillis(seconds.saturating_mul(1000)))
             }
         };
+        if doc.merged.len() > MAX_MERGE_MARKS || doc.merged.iter().any(|m| m.len() > 96) {
+            return Err("too many or too long merge marks".into());
+        }
         Ok(Self {
             id: doc.id,
             lines: doc.lines,
             currency: doc.currency,
             version: doc.version,
             updated_at,
+            merged: doc.merged,
         })
     }
 }
@@ -219,6 +231,7 @@ impl From<Cart> for CartDocument {
             updated_at: cart.updated_at.map(UnixMillis::to_rfc3339),
             currency: cart.currency,
             lines: cart.lines,
+            merged: cart.merged,
         }
     }
 }
@@ -311,6 +324,7 @@ impl Cart {
             currency: None,
             version: 0,
             updated_at: None,
+            merged: Vec::new(),
         }
     }
 
@@ -394,6 +408,7 @@ impl Cart {
             currency: None,
             version: self.next_version()?,
             updated_at: Some(now),
+            merged: self.merged.clone(),
         })
     }
 
@@ -478,8 +493,129 @@ impl Cart {
             currency,
             version: self.next_version()?,
             updated_at: Some(now),
+            merged: self.merged.clone(),
         }))
     }
+
+    /// Merges a guest's cart into this one (`POST /cart/merge`): each guest line is added,
+    /// quantities summed and capped at [`Quantity::MAX`], new lines up to [`MAX_LINES`]; a
+    /// line in another currency than this cart's cannot join it. What does not fit is
+    /// reported, never dropped silently. The guest cart state is remembered, so merging it
+    /// again (a retry after the guest cart could not be emptied) changes nothing.
+    ///
+    /// # Errors
+    /// [`CartError::VersionExhausted`].
+    pub fn merge(&self, guest: &Cart, now: UnixMillis) -> Result<Merge, CartError> {
+        let mark = format!("{}:{}", guest.checkout_identity(), guest.version);
+        let mut report = MergeReport::default();
+        if guest.lines.is_empty() || self.merged.contains(&mark) {
+            report.already_merged = !guest.lines.is_empty();
+            return Ok(Merge {
+                outcome: Outcome::Unchanged,
+                report,
+            });
+        }
+        let mut lines = self.lines.clone();
+        let mut currency = self.currency;
+        for line in &guest.lines {
+            if currency.is_some_and(|c| Some(c) != guest.currency) {
+                report.left_out.push(LeftOut {
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    reason: LeftOutReason::Currency,
+                });
+                continue;
+            }
+            let full = lines.len() >= MAX_LINES;
+            match lines.iter_mut().find(|l| l.sku == line.sku) {
+                Some(existing) => {
+                    let wanted =
+                        u16::from(existing.quantity.get()) + u16::from(line.quantity.get());
+                    let kept = wanted.min(u16::from(Quantity::MAX));
+                    if kept < wanted {
+                        report.capped.push(Capped {
+                            sku: line.sku.clone(),
+                            requested: wanted,
+                            quantity: Quantity(Quantity::MAX),
+                        });
+                    }
+                    existing.quantity = Quantity(u8::try_from(kept).unwrap_or(Quantity::MAX));
+                    report.merged.push(line.sku.clone());
+                }
+                None if full => report.left_out.push(LeftOut {
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    reason: LeftOutReason::TooManyLines,
+                }),
+                None => {
+                    lines.push(line.clone());
+                    currency = currency.or(guest.currency);
+                    report.merged.push(line.sku.clone());
+                }
+            }
+        }
+        let mut merged = self.merged.clone();
+        merged.push(mark);
+        if merged.len() > MAX_MERGE_MARKS {
+            merged.remove(0);
+        }
+        Ok(Merge {
+            outcome: Outcome::Changed(Cart {
+                id: self.id.clone(),
+                lines,
+                currency,
+                version: self.next_version()?,
+                updated_at: Some(now),
+                merged,
+            }),
+            report,
+        })
+    }
+}
+
+/// What [`Cart::merge`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    /// The user's cart to store, or `Unchanged` (nothing to merge, or merged before).
+    pub outcome: Outcome,
+    pub report: MergeReport,
+}
+
+/// What became of the guest's lines: the `merge` member of `POST /cart/merge`'s answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeReport {
+    /// Skus whose guest quantity joined the cart (in full, or capped).
+    pub merged: Vec<Sku>,
+    /// Lines whose summed quantity was capped at 99.
+    pub capped: Vec<Capped>,
+    /// Lines that could not join the cart at all.
+    pub left_out: Vec<LeftOut>,
+    /// This guest cart was merged before: nothing was added again.
+    pub already_merged: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capped {
+    pub sku: Sku,
+    /// The sum of both carts' quantities.
+    pub requested: u16,
+    pub quantity: Quantity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    pub reason: LeftOutReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftOutReason {
+    /// The cart already holds 50 lines.
+    TooManyLines,
+    /// The guest line is priced in another currency than the cart.
+    Currency,
 }
 
 /// One line of a priced cart, as `GET /cart` shows it.
@@ -925,6 +1061,119 @@ mod tests {
             let text = format!(r#"{{"id":"{bad}","version":0,"currency":null,"lines":[]}}"#);
             assert!(serde_json::from_str::<Cart>(&text).is_err(), "{bad}");
         }
+    }
+
+    fn guest_cart(lines: &[(&Product, u64)]) -> Cart {
+        let mut cart = Cart::empty();
+        for (p, n) in lines {
+            cart = set(&cart, p, *n);
+        }
+        cart.identified(CartId::parse(&"c".repeat(32)).unwrap())
+    }
+
+    fn merged(user: &Cart, guest: &Cart) -> (Cart, MergeReport) {
+        let m = user.merge(guest, NOW).unwrap();
+        match m.outcome {
+            Outcome::Changed(c) => (c, m.report),
+            Outcome::Unchanged => (user.clone(), m.report),
+        }
+    }
+
+    #[test]
+    fn a_merge_sums_quantities_caps_them_at_99_and_adds_new_lines() {
+        let tea = product("tea", 100, "EUR");
+        let pot = product("pot", 900, "EUR");
+        let user = set(&Cart::empty(), &tea, 60);
+        let guest = guest_cart(&[(&tea, 50), (&pot, 2)]);
+        let (cart, report) = merged(&user, &guest);
+        assert_eq!(cart.quantity_of(&tea.sku), Some(q(99)));
+        assert_eq!(cart.quantity_of(&pot.sku), Some(q(2)));
+        assert_eq!(cart.version(), user.version() + 1);
+        assert_eq!(report.merged, vec![tea.sku.clone(), pot.sku.clone()]);
+        assert_eq!(
+            report.capped,
+            vec![Capped {
+                sku: tea.sku.clone(),
+                requested: 110,
+                quantity: q(99)
+            }]
+        );
+        assert!(report.left_out.is_empty());
+    }
+
+    #[test]
+    fn merging_the_same_guest_cart_again_changes_nothing() {
+        let tea = product("tea", 100, "EUR");
+        let guest = guest_cart(&[(&tea, 3)]);
+        let (once, _) = merged(&Cart::empty(), &guest);
+        let again = once.merge(&guest, NOW).unwrap();
+        assert_eq!(again.outcome, Outcome::Unchanged);
+        assert!(again.report.already_merged);
+        // The mark survives the stored form.
+        let text = serde_json::to_string(&once).unwrap();
+        let stored: Cart = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            stored.merge(&guest, NOW).unwrap().outcome,
+            Outcome::Unchanged
+        );
+        // The guest cart refilled is another state: it merges.
+        let refilled = set(&guest, &tea, 5);
+        let (twice, _) = merged(&once, &refilled);
+        assert_eq!(twice.quantity_of(&tea.sku), Some(q(8)));
+    }
+
+    #[test]
+    fn an_empty_guest_cart_merges_to_no_change() {
+        let tea = product("tea", 100, "EUR");
+        let user = set(&Cart::empty(), &tea, 1);
+        let m = user.merge(&Cart::empty(), NOW).unwrap();
+        assert_eq!(m.outcome, Outcome::Unchanged);
+        assert_eq!(m.report, MergeReport::default());
+    }
+
+    #[test]
+    fn lines_that_do_not_fit_are_reported_not_dropped_silently() {
+        let usd = product("usd-tea", 100, "USD");
+        let user = set(&Cart::empty(), &product("tea", 100, "EUR"), 1);
+        let (cart, report) = merged(&user, &guest_cart(&[(&usd, 2)]));
+        assert_eq!(cart.quantity_of(&usd.sku), None);
+        assert_eq!(
+            report.left_out,
+            vec![LeftOut {
+                sku: usd.sku.clone(),
+                quantity: q(2),
+                reason: LeftOutReason::Currency
+            }]
+        );
+        let mut full = Cart::empty();
+        for i in 0..MAX_LINES {
+            full = set(&full, &product(&format!("p{i}"), 1, "EUR"), 1);
+        }
+        let extra = product("extra", 1, "EUR");
+        let shared = product("p0", 1, "EUR");
+        let (cart, report) = merged(&full, &guest_cart(&[(&extra, 1), (&shared, 4)]));
+        assert_eq!(cart.lines().len(), MAX_LINES);
+        assert_eq!(
+            cart.quantity_of(&shared.sku),
+            Some(q(5)),
+            "an existing line still grows"
+        );
+        assert_eq!(report.left_out.len(), 1);
+        assert_eq!(report.left_out[0].reason, LeftOutReason::TooManyLines);
+    }
+
+    #[test]
+    fn merge_marks_are_bounded() {
+        let tea = product("tea", 100, "EUR");
+        let mut user = Cart::empty();
+        for i in 0..(MAX_MERGE_MARKS + 3) {
+            let guest = set(&Cart::empty(), &tea, 1)
+                .identified(CartId::parse(&format!("{i:032x}")).unwrap());
+            user = merged(&user, &guest).0;
+        }
+        let text = serde_json::to_string(&user).unwrap();
+        let stored: Cart = serde_json::from_str(&text).unwrap();
+        assert_eq!(stored.merged.len(), MAX_MERGE_MARKS);
     }
 
     #[test]

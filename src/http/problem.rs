@@ -14,6 +14,7 @@ pub enum ProblemKind {
     MissingToken,
     InvalidToken,
     InsufficientScope,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     RequestInFlight,
@@ -32,11 +33,12 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind, for `GET /problems/{slug}` and the OpenAPI document.
-    pub const ALL: [ProblemKind; 18] = [
+    pub const ALL: [ProblemKind; 19] = [
         Self::BadRequest,
         Self::MissingToken,
         Self::InvalidToken,
         Self::InsufficientScope,
+        Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::RequestInFlight,
@@ -65,6 +67,8 @@ impl ProblemKind {
                 "The bearer token was refused: it is malformed, expired, not yet valid, signed by an unknown key, or issued for another audience. Sign in again to get a new token."),
             Self::InsufficientScope => ("insufficient-scope", 403, "Insufficient scope",
                 "The token is valid but lacks the scope this operation needs (see the WWW-Authenticate header)."),
+            Self::Forbidden => ("forbidden", 403, "Forbidden",
+                "This identity may not do this: a guest session cannot merge a cart into another guest's. Sign in with an account first."),
             Self::NotFound => ("not-found", 404, "Not found",
                 "No such route or resource, or it belongs to someone else."),
             Self::MethodNotAllowed => ("method-not-allowed", 405, "Method not allowed",
@@ -137,6 +141,8 @@ pub enum ApiError {
     InsufficientScope {
         scope: &'static str,
     },
+    /// The identity is valid but not of the kind this operation is for; `detail` is public.
+    Forbidden(String),
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -210,6 +216,7 @@ impl ApiError {
             Self::MissingToken => ProblemKind::MissingToken,
             Self::InvalidToken { .. } => ProblemKind::InvalidToken,
             Self::InsufficientScope { .. } => ProblemKind::InsufficientScope,
+            Self::Forbidden(_) => ProblemKind::Forbidden,
             Self::NotFound => ProblemKind::NotFound,
             Self::MethodNotAllowed { .. } => ProblemKind::MethodNotAllowed,
             Self::RequestInFlight { .. } => ProblemKind::RequestInFlight,
@@ -238,6 +245,7 @@ impl ApiError {
             Self::BadRequest(_)
             | Self::MissingToken
             | Self::InsufficientScope { .. }
+            | Self::Forbidden(_)
             | Self::NotFound
             | Self::MethodNotAllowed { .. }
             | Self::RequestInFlight { .. }
@@ -261,7 +269,7 @@ impl ApiError {
         let mut sku = None;
         let mut total = None;
         let detail = match self {
-            Self::BadRequest(d) | Self::InvalidValue(d) => d.clone(),
+            Self::BadRequest(d) | Self::InvalidValue(d) | Self::Forbidden(d) => d.clone(),
             Self::MissingToken => {
                 headers.push(("WWW-Authenticate", format!("Bearer realm=\"{REALM}\"")));
                 explanation.to_owned()

@@ -310,6 +310,7 @@ fn disposition(e: &ApiError) -> Disposition {
         | ApiError::MissingToken
         | ApiError::InvalidToken { .. }
         | ApiError::InsufficientScope { .. }
+        | ApiError::Forbidden(_)
         | ApiError::NotFound
         | ApiError::MethodNotAllowed { .. }
         | ApiError::RequestInFlight { .. }

@@ -1,6 +1,7 @@
 // Guest shoppers at the runtime tier: a cart before an account, with no session store. A guest
 // session is a token edgecart signs (POST /session/guest); its cart lives in KV like any
-// other; a guest checks out with an email. Every bad guest token is 401.
+// other; POST /cart/merge moves it into the account's cart at sign-in; a guest checks out
+// with an email. Every bad guest token is 401 as a bearer token and 422 as a merge body.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AUDIENCE, ISSUER, devToken, startWorker } from './harness.mjs';
@@ -149,14 +150,102 @@ describe('guest sessions', () => {
     }
   });
 
+  test('sign-in merges the guest cart: quantities summed and capped at 99, the guest cart emptied, a second merge changes nothing', async () => {
+    const alice = await devToken(w, { sub: 'merge-alice' });
+    assert.equal((await putLine(w, alice, 'guest-tea', 60)).status, 200);
+    const guest = await guestSession(w);
+    assert.equal((await putLine(w, guest.token, 'guest-tea', 50)).status, 200);
+    assert.equal((await putLine(w, guest.token, 'guest-pot', 1)).status, 200);
+    const res = await merge(w, alice, { guest_token: guest.token });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get('cache-control'), 'private, no-store');
+    const merged = await res.json();
+    assert.deepEqual(lines(merged), { 'guest-tea': 99, 'guest-pot': 1 });
+    assert.equal(res.headers.get('etag'), `"${merged.version}"`);
+    assert.deepEqual(merged.merge.capped, [{ sku: 'guest-tea', requested: 110, quantity: 99 }]);
+    assert.deepEqual(merged.merge.left_out, []);
+    assert.equal(merged.subtotal_minor, 99 * 450 + 3000);
+    assert.deepEqual(lines(await cartOf(w, guest.token)), {}, 'the guest cart is empty');
+    // The same guest token again: nothing added twice; the guest token still works.
+    const again = await (await merge(w, alice, { guest_token: guest.token })).json();
+    assert.deepEqual(lines(again), lines(merged));
+    assert.equal(again.version, merged.version);
+    assert.equal((await putLine(w, guest.token, 'guest-pot', 2)).status, 200, 'a merged guest session goes on as an empty cart');
+  });
+
+  test('a merge that is refused leaves both carts as they were', async () => {
+    const bob = await devToken(w, { sub: 'merge-bob' });
+    await putLine(w, bob, 'guest-tea', 1);
+    const guest = await guestSession(w);
+    await putLine(w, guest.token, 'guest-pot', 3);
+    const kv = await w.mf.getKVNamespace('CARTS');
+    const snapshot = async () => [await kv.get(`cart:${userKey('merge-bob')}`), await kv.get(`cart:${userKey(guest.sub, GUEST_ISSUER)}`)];
+    const before = await snapshot();
+    assert.ok(before[1], 'the guest cart is stored under its own user key');
+    const other = await guestSession(w);
+    const cases = [
+      [await merge(w, other.token, { guest_token: guest.token }), 403, '/problems/forbidden'],
+      [await merge(w, bob, { guest_token: bob }), 422, '/problems/invalid-value'],
+      [await merge(w, bob, { guest_token: flipBit(guest.token, 2) }), 422, '/problems/invalid-value'],
+      [await merge(w, bob, { guest_token: forged({ iss: GUEST_ISSUER, aud: AUDIENCE, sub: guest.sub, iat: now() - 7200, exp: now() - 3600 }) }), 422, '/problems/invalid-value'],
+      [await merge(w, bob, { guest_token: 'not a token' }), 422, '/problems/invalid-value'],
+      [await merge(w, bob, { guest_token: 42 }), 422, '/problems/invalid-value'],
+      [await merge(w, bob, {}), 422, '/problems/invalid-value'],
+      [await merge(w, bob, [guest.token]), 422, '/problems/invalid-value'],
+      [await merge(w, bob, { guest_token: guest.token, extra: 1 }), 422, '/problems/invalid-value'],
+      [await merge(w, bob, '{"guest_token": '), 400, '/problems/bad-request'],
+      [await merge(w, bob, JSON.stringify({ guest_token: 'x'.repeat(17 * 1024) })), 413, '/problems/payload-too-large'],
+      [await merge(w, bob, { guest_token: guest.token }, { 'if-match': '"999"' }), 412, '/problems/precondition-failed'],
+      [await w.fetch('/cart/merge', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ guest_token: guest.token }) }), 401, '/problems/missing-token'],
+    ];
+    for (const [res, status, type] of cases) await problem(res, status, type);
+    assert.deepEqual(await snapshot(), before);
+    const wrong = await w.fetch('/cart/merge', { headers: bearer(bob) });
+    await problem(wrong, 405, '/problems/method-not-allowed');
+    assert.equal(wrong.headers.get('allow'), 'POST');
+  });
+
   test('without GUEST_TOKEN_KEY there are no guest sessions, and guest tokens do not verify', async () => {
     const { token } = await guestSession(w);
     const own = await startWorker({ vars: { GUEST_TOKEN_KEY: undefined, JWT_JWKS: w.vars.JWT_JWKS, DEV_TOKEN_KEY: w.vars.DEV_TOKEN_KEY } });
     try {
       await problem(await own.fetch('/session/guest', { method: 'POST' }), 404, '/problems/not-found');
       await problem(await own.fetch('/me', { headers: bearer(token) }), 401, '/problems/invalid-token');
+      const alice = await devToken(own, { sub: 'no-guests' });
+      await problem(await merge(own, alice, { guest_token: token }), 422, '/problems/invalid-value');
     } finally {
       await own.stop();
+    }
+  });
+});
+
+describe('a guest session is stateless', () => {
+  test('it survives a worker restart between every step: session, add, add, sign in, merge, check out', { timeout: 120_000 }, async () => {
+    const w = await startWorker();
+    try {
+      const s = shop(w);
+      await s.stock('restart-tea', { price: 800, stock: 20 });
+      await s.stock('restart-cup', { price: 1200, stock: 20 });
+      const guest = await guestSession(w);
+      await w.restart();
+      assert.equal((await putLine(w, guest.token, 'restart-tea', 2)).status, 200);
+      await w.restart();
+      assert.equal((await putLine(w, guest.token, 'restart-cup', 1)).status, 200);
+      await w.restart();
+      const user = await devToken(w, { sub: 'restart-user' });
+      await w.restart();
+      const merged = await (await merge(w, user, { guest_token: guest.token })).json();
+      assert.deepEqual(lines(merged), { 'restart-tea': 2, 'restart-cup': 1 });
+      await w.restart();
+      const res = await w.fetch('/orders', {
+        method: 'POST',
+        headers: { ...bearer(user), 'content-type': 'application/json', 'idempotency-key': newKey() },
+        body: JSON.stringify({ cart_version: merged.version, expected_total_minor: 2 * 800 + 1200 }),
+      });
+      assert.equal(res.status, 201, await res.clone().text());
+      assert.equal((await res.json()).total_minor, 2800);
+    } finally {
+      await w.stop();
     }
   });
 });
