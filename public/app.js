@@ -2,16 +2,22 @@
 // the API of the worker that serves it. No framework; the DOM is built with textContent only
 // (data is never parsed as HTML), which together with the page's CSP keeps injected markup inert.
 //
-// The token lives in sessionStorage (this tab only) and leaves the page only as
-// `Authorization: Bearer`, same-origin.
+// The account token lives in sessionStorage (this tab only). A shopper who has not signed in
+// gets a guest session on the first add (POST /session/guest): its token lives in localStorage,
+// so the guest cart survives a reload and is the same in a new tab. Signing in merges the guest
+// cart into the account's (POST /cart/merge); signing out forgets both, and the next add starts
+// a fresh guest cart. Tokens leave the page only as `Authorization: Bearer`, same-origin.
 import { checkoutStep, describeProblem, formatMoney } from './core.js';
 
 const TOKEN_KEY = 'edgecart.token';
+const GUEST_KEY = 'edgecart.guest';
 const PAGE_SIZE = 12;
 const $ = (id) => document.getElementById(id);
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
+  // The guest session's token while the shopper has not signed in.
+  guest: localStorage.getItem(GUEST_KEY),
   who: null,
   products: new Map(), // sku → product, for names in messages
   productsCursor: null,
@@ -66,7 +72,8 @@ const dateTime = (rfc3339) => {
 async function api(path, { method = 'GET', body, headers = {}, auth = false } = {}) {
   const h = new Headers(headers);
   if (body !== undefined) h.set('Content-Type', 'application/json');
-  if (auth && state.token) h.set('Authorization', `Bearer ${state.token}`);
+  const token = activeToken();
+  if (auth && token) h.set('Authorization', `Bearer ${token}`);
   const res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
   const type = res.headers.get('content-type') || '';
   let parsed = null;
@@ -75,7 +82,8 @@ async function api(path, { method = 'GET', body, headers = {}, auth = false } = 
   }
   const problem = type.startsWith('application/problem+json') ? parsed ?? { status: res.status } : null;
   if (problem && (problem.type === '/problems/invalid-token' || problem.type === '/problems/missing-token') && auth) {
-    signOut(describeProblem(problem).text);
+    if (state.token) signOut(describeProblem(problem).text);
+    else setGuest(null); // an expired guest session: the next add starts a new one
   }
   return { ok: res.ok, status: res.status, headers: res.headers, body: problem ? null : parsed, problem };
 }
@@ -101,6 +109,57 @@ async function offerSignIn() {
   $('use-token').hidden = !dev;
 }
 
+/** The token the cart and orders are read with: the account's, else the guest session's. */
+function activeToken() {
+  return state.token || state.guest;
+}
+
+function setGuest(token) {
+  state.guest = token;
+  if (token) localStorage.setItem(GUEST_KEY, token);
+  else localStorage.removeItem(GUEST_KEY);
+}
+
+/** A guest session for a shopper who adds to the cart before signing in; false if none. */
+async function ensureGuest() {
+  if (activeToken()) return true;
+  let res;
+  try { res = await api('/session/guest', { method: 'POST' }); } catch { notify('The shop cannot be reached.', 'error'); return false; }
+  if (res.status === 201 && typeof res.body?.token === 'string') {
+    setGuest(res.body.token);
+    return true;
+  }
+  if (res.status === 404) notify('Please sign in first.', 'error');
+  else showProblem(res.problem, 'A cart could not be started.');
+  return false;
+}
+
+/** After sign-in: the guest cart joins the account's, and the guest session ends. */
+async function mergeGuestCart() {
+  const guest = state.guest;
+  if (!guest || !state.token) return;
+  let res;
+  try {
+    res = await api('/cart/merge', { method: 'POST', auth: true, body: { guest_token: guest } });
+  } catch {
+    notify('Your guest cart could not be added to your account yet; it is kept.', 'error');
+    return;
+  }
+  if (res.ok) {
+    setGuest(null);
+    takeCart(res);
+    const { merged, capped, left_out: leftOut } = res.body.merge;
+    const notes = [];
+    if (merged.length) notes.push(`${merged.length} item${merged.length === 1 ? '' : 's'} from your guest cart added`);
+    for (const c of capped) notes.push(`${nameOf(c.sku)} capped at ${c.quantity}`);
+    for (const l of leftOut) notes.push(`${nameOf(l.sku)} left out (${l.reason === 'currency' ? 'another currency' : 'cart full'})`);
+    if (notes.length) notify(`${notes.join('; ')}.`);
+    return;
+  }
+  if (res.status === 422) setGuest(null); // the guest session expired: nothing to merge
+  else if (res.problem) showProblem(res.problem, 'Your guest cart could not be added to your account.');
+}
+
 function setToken(token) {
   state.token = token;
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
@@ -109,6 +168,7 @@ function setToken(token) {
 
 function signOut(message) {
   setToken(null);
+  setGuest(null);
   state.who = null;
   state.cart = null;
   state.cartEtag = null;
@@ -127,8 +187,17 @@ async function signedIn() {
   if (!me.ok) return false;
   state.who = me.body.sub;
   renderAccount();
+  await mergeGuestCart();
   await Promise.all([loadCart(), loadOrders()]);
   return true;
+}
+
+/** A returning guest (a guest token from an earlier visit or another tab). */
+async function resumeGuest() {
+  if (!state.guest) return;
+  const me = await api('/me', { auth: true });
+  if (!me.ok) { setGuest(null); return; }
+  await Promise.all([loadCart(), loadOrders()]);
 }
 
 function renderAccount() {
@@ -139,9 +208,12 @@ function renderAccount() {
     $('token-signin').hidden = true;
     $('who').textContent = state.who;
   }
-  $('cart-signed-out').hidden = on;
-  $('cart-body').hidden = !on;
-  $('orders-signed-out').hidden = on;
+  const shopping = Boolean(activeToken());
+  $('cart-signed-out').hidden = shopping;
+  $('cart-body').hidden = !shopping;
+  $('orders-signed-out').hidden = shopping;
+  $('guest-email-required').hidden = on;
+  $('checkout-email').required = !on;
 }
 
 $('dev-signin').addEventListener('submit', async (e) => {
@@ -221,6 +293,13 @@ async function loadProducts({ more = false } = {}) {
   $('products-empty').hidden = state.products.size > 0;
 }
 
+/** Reloads the catalogue as far as it was paged (after an order: the stock it took). */
+async function refreshProducts() {
+  const shown = state.products.size;
+  await loadProducts();
+  while (state.productsCursor && state.products.size < shown) await loadProducts({ more: true });
+}
+
 $('products-more').addEventListener('click', () => loadProducts({ more: true }));
 
 async function showDetail(sku) {
@@ -253,7 +332,7 @@ function takeCart(res) {
 }
 
 async function loadCart() {
-  if (!state.token) return;
+  if (!activeToken()) return;
   let res;
   try { res = await api('/cart', { auth: true }); } catch { notify('The cart cannot be reached.', 'error'); return; }
   if (res.ok) takeCart(res);
@@ -262,7 +341,7 @@ async function loadCart() {
 
 /** Sets a line's quantity (0 removes it), guarded by the cart's ETag. */
 async function setQuantity(sku, quantity) {
-  if (!state.token) { notify('Please sign in first.', 'error'); return; }
+  if (!(await ensureGuest())) return;
   const headers = state.cartEtag ? { 'If-Match': state.cartEtag } : {};
   let res;
   try {
@@ -331,11 +410,32 @@ function setCheckoutStatus(text, kind = 'info') {
  * version changed. The button is disabled while a request is in flight, and a second click is
  * ignored, so a double click sends one request.
  */
+/** The checkout form's email and shipping address, as the API takes them. */
+function checkoutDetails() {
+  const email = $('checkout-email').value.trim();
+  const address = {};
+  for (const [field, id] of [['name', 'ship-name'], ['line1', 'ship-line1'], ['line2', 'ship-line2'], ['city', 'ship-city'], ['postal_code', 'ship-postal'], ['country', 'ship-country']]) {
+    const value = $(id).value.trim();
+    if (value) address[field] = value;
+  }
+  return { email, address };
+}
+
 async function checkout() {
-  if (state.checkoutBusy || !state.cart || !state.token) return;
+  if (state.checkoutBusy || !state.cart || !activeToken()) return;
   const version = state.cart.version;
-  if (!state.attempt || state.attempt.version !== version) {
-    state.attempt = { key: crypto.randomUUID(), version };
+  const { email, address } = checkoutDetails();
+  if (!state.token && !email) {
+    setCheckoutStatus('Please enter your email: it is how we reach you about this order.', 'error');
+    $('checkout-email').focus();
+    return;
+  }
+  const body = { cart_version: version, expected_total_minor: state.cart.subtotal_minor };
+  if (email) body.email = email;
+  if (Object.keys(address).length) body.shipping_address = address;
+  const fingerprint = JSON.stringify(body);
+  if (!state.attempt || state.attempt.version !== version || state.attempt.fingerprint !== fingerprint) {
+    state.attempt = { key: crypto.randomUUID(), version, fingerprint };
   }
   const attempt = state.attempt;
   state.checkoutBusy = true;
@@ -350,7 +450,7 @@ async function checkout() {
           method: 'POST',
           auth: true,
           headers: { 'Idempotency-Key': `"${attempt.key}"` },
-          body: { cart_version: attempt.version },
+          body: JSON.parse(attempt.fingerprint),
         });
         outcome = { status: res.status, type: res.problem?.type, retryAfter: res.headers.get('retry-after') };
       } catch {
@@ -372,7 +472,8 @@ async function checkout() {
           'ok');
         $('checkout-status').dataset.replayed = String(replayed);
         $('checkout-status').dataset.order = order.id;
-        await Promise.all([loadCart(), loadOrders()]);
+        // The product list shows the stock this order took.
+        await Promise.all([loadCart(), loadOrders(), refreshProducts()]);
         return;
       }
       // stop
@@ -413,7 +514,7 @@ function orderItem(o) {
 }
 
 async function loadOrders({ more = false } = {}) {
-  if (!state.token) return;
+  if (!activeToken()) return;
   const q = new URLSearchParams({ limit: '10' });
   if (more && state.ordersCursor) q.set('cursor', state.ordersCursor);
   let res;
@@ -438,7 +539,8 @@ async function start() {
     // signed in from this tab's session
   } else {
     if (state.token) setToken(null);
-    await offerSignIn();
+    await Promise.all([offerSignIn(), resumeGuest()]);
+    renderAccount();
   }
   await catalogue;
   document.body.dataset.ready = 'true';

@@ -51,6 +51,13 @@ export function describeProblem(problem, nameOf = (sku) => sku) {
         text: 'Your cart changed since you last saw it. Please review it and place the order again.',
         action: 'reload-cart',
       };
+    case '/problems/price-changed': {
+      const total = formatMoney(problem.total_minor, problem.currency);
+      return {
+        text: `A price changed: the total is now ${total}. Please review your cart and place the order again.`,
+        action: 'reload-cart',
+      };
+    }
     case '/problems/precondition-failed':
       return { text: 'Your cart was changed elsewhere. It has been reloaded; please try again.', action: 'reload-cart' };
     case '/problems/out-of-stock': {

@@ -271,6 +271,82 @@ describe('the storefront in a browser', () => {
     await page.context().close();
   });
 
+  const guestOf = (page) => page.evaluate(() => localStorage.getItem('edgecart.guest'));
+  const stockShown = (page, sku) => page.textContent(`#products li[data-sku="${sku}"] .stock`);
+  async function fillAddress(page) {
+    await page.fill('#ship-name', 'Mika Tanaka');
+    await page.fill('#ship-line1', '3-1 Gion');
+    await page.fill('#ship-city', 'Kyoto');
+    await page.fill('#ship-postal', '605-0073');
+    await page.fill('#ship-country', 'JP');
+  }
+
+  test('a shopper fills a cart signed out; it survives a reload and a new tab, sign-in merges it, and the order shows the new stock', async () => {
+    const page = await openShop();
+    await findProduct(page, 'sf-cup');
+    const stockBefore = await stockShown(page, 'sf-cup');
+    await addToCart(page, 'sf-cup');
+    await addToCart(page, 'sf-cup');
+    const guest = await guestOf(page);
+    assert.match(guest ?? '', /^eyJ/, 'the first add started a guest session');
+    assert.equal(await tokenOf(page), null, 'not signed in');
+
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.waitForSelector('#cart-lines li[data-sku="sf-cup"]');
+    assert.equal(await page.getAttribute('#cart-lines li[data-sku="sf-cup"] input.qty', 'value'), '2');
+    const other = await page.context().newPage();
+    await other.goto(`${w.url}/`);
+    await other.waitForSelector('#cart-lines li[data-sku="sf-cup"]');
+    await other.close();
+
+    await signIn(page, 'merger');
+    await page.waitForSelector('#cart-lines li[data-sku="sf-cup"]');
+    assert.equal(await page.getAttribute('#cart-lines li[data-sku="sf-cup"] input.qty', 'value'), '2', 'the guest lines joined the account');
+    assert.equal(await guestOf(page), null, 'the guest session ended');
+
+    await page.fill('#checkout-email', 'mika@example.com');
+    await fillAddress(page);
+    const id = await placeOrder(page);
+    assert.match(id ?? '', /^ord_/, await page.textContent('#checkout-status'));
+    await page.waitForSelector(`#orders li[data-id="${id}"]`);
+    const [order] = await ordersOf(await tokenOf(page));
+    assert.equal(order.id, id);
+    assert.equal(order.email, 'mika@example.com');
+    assert.deepEqual(order.shipping_address, { name: 'Mika Tanaka', line1: '3-1 Gion', city: 'Kyoto', postal_code: '605-0073', country: 'JP' });
+    const want = `${Number.parseInt(stockBefore, 10) - 2} in stock`;
+    // The reload showed the first page only: page on to the product again.
+    await findProduct(page, 'sf-cup');
+    await page.waitForFunction(([sku, text]) => document.querySelector(`#products li[data-sku="${sku}"] .stock`)?.textContent === text, ['sf-cup', want]);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('a guest checks out with an email (the page asks for one), and signing out starts a fresh guest cart', async () => {
+    const page = await openShop();
+    await addToCart(page, 'sf-sencha');
+    const first = await guestOf(page);
+    await page.click('#checkout');
+    await page.waitForSelector('#checkout-status[data-kind="error"]');
+    assert.match(await page.textContent('#checkout-status'), /email/i);
+    assert.equal(page.orderPosts.length, 0, 'nothing sent without an email');
+    await page.fill('#checkout-email', 'guest@example.com');
+    const id = await placeOrder(page);
+    assert.match(id ?? '', /^ord_/, await page.textContent('#checkout-status'));
+    await page.waitForSelector(`#orders li[data-id="${id}"]`);
+    assert.deepEqual((await ordersOf(first)).map((o) => o.id), [id], 'the order is the guest\'s');
+    await page.waitForSelector('#cart-empty:not([hidden])');
+    // Signing out (here: of the guest session's page state) forgets it; the next add is a new guest.
+    await signIn(page, 'after-guest');
+    await page.click('#sign-out');
+    await page.waitForSelector('#dev-signin:not([hidden])');
+    await addToCart(page, 'sf-cup');
+    const second = await guestOf(page);
+    assert.ok(second && second !== first, 'a fresh guest session');
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
   test('a double click on "Place order" places exactly one order', async () => {
     const page = await openShop();
     await signIn(page, 'double-clicker');
