@@ -334,8 +334,13 @@ describe('every accepted algorithm and the attack catalogue', () => {
     const big = await sign('ES256', { ...claims(), pad: 'x'.repeat(9000) });
     await assertRefused(await me(w, `Bearer ${big}`), 'big');
     await assertRefused(await me(w, `Bearer ${'.'.repeat(5000)}`), 'dots');
-    const huge = await me(w, `Bearer ${'a'.repeat(1 << 20)}`);
-    assert.ok([401, 431].includes(huge.status), `1 MB: ${huge.status}`);
+    // The runtime refuses a 1 MB header with 431, and may close the connection while the
+    // client is still sending it (then fetch rejects): either way the worker never serves it.
+    const huge = await me(w, `Bearer ${'a'.repeat(1 << 20)}`).then(
+      (res) => res.status,
+      (e) => `closed (${e.cause?.code ?? e.message})`,
+    );
+    assert.ok([401, 431].includes(huge) || String(huge).startsWith('closed'), `1 MB: ${huge}`);
   });
 
   test('A16 A17 A18: encoding, JSON and duplicate-member errors are refused', async () => {
