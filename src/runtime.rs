@@ -28,7 +28,7 @@
 //!   workerd they differ in cost: `queueMicrotask` is a host API that wraps each callback (for
 //!   async context tracking and error reporting), while a promise reaction stays inside V8 (on
 //!   `GET /cart`, when every request still went through the queue, about 100 µs of CPU per
-//!   request; README "Measured figures").
+//!   request; `bench/RESULTS.md`).
 //!
 //! [`prefer_promise_jobs`] therefore creates the queue once, at start-up (and again after a
 //! re-initialisation following a panic, since `start` runs again), with `queueMicrotask`
