@@ -11,6 +11,8 @@
 #   BENCH_NO_BUILD=1 npm run bench        # use build/ as it is, even if src/ is newer
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Miniflare needs the Node scripts/setup.sh checked or provided (scripts/node-env.sh).
+source scripts/node-env.sh
 
 if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -4,7 +4,10 @@
 #   - the pinned Rust toolchain's wasm32 target and rustfmt/clippy components;
 #   - worker-build and wasm-bindgen-cli at pinned versions (compiled from crates.io: on a
 #     2-core machine the first run takes about 15 minutes);
-#   - npm packages (`npm ci`, skipped while package-lock.json is unchanged since the last one);
+#   - Node.js >= 22.12 (what wrangler needs): the system's when new enough, else Node 22 from
+#     the npm registry's `node` package into .tools/node22/ (git-ignored; see node-env.sh);
+#   - npm packages (`npm ci` on that Node, skipped while package-lock.json is unchanged since
+#     the last one);
 #   - the local .dev.vars (development mode with a fresh dev key pair) when none exists;
 #   - with --browser: Debian's chromium for the browser tests;
 #   - with --fuzz: schemathesis and its dependencies at the versions pinned in
@@ -28,7 +31,7 @@ for arg in "$@"; do
 done
 
 command -v cargo >/dev/null || { say "cargo not found: install Rust with rustup first"; exit 1; }
-command -v node >/dev/null || { say "node not found: install Node.js 20 or later first"; exit 1; }
+command -v node >/dev/null || { say "node not found: install Node.js (20 or later) first"; exit 1; }
 
 # 1. Rust target and components for the toolchain pinned in rust-toolchain.toml.
 toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
@@ -66,16 +69,35 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $NF}')" != "$bindgen_ve
   cargo_install wasm-bindgen-cli "$bindgen_version"
 fi
 
-# 3. npm packages, only when the lockfile changed since the last install.
+# 3. Node.js for wrangler. An older system Node (20 on these machines) only runs npm once, to
+#    fetch Node 22 from the registry into .tools/node22/; from then on it comes first on PATH
+#    here and in every script that sources node-env.sh. The `node` package is not a project
+#    dependency: machines with a new enough Node download nothing, and the lockfile stays the
+#    same for everyone.
+# shellcheck source=scripts/node-env.sh
+source scripts/node-env.sh
+if ! edgecart_node_new_enough "$(node --version)"; then
+  say "node $(node --version) is older than wrangler needs ($EDGECART_NODE_MIN): installing Node $EDGECART_NODE_PROVIDED into .tools/node22/"
+  rm -rf .tools/node22
+  mkdir -p .tools/node22
+  npm install --prefix .tools/node22 --no-save --no-package-lock --no-audit --no-fund \
+    "node@$EDGECART_NODE_PROVIDED" >/dev/null
+  source scripts/node-env.sh
+  edgecart_node_new_enough "$(node --version 2>/dev/null)" ||
+    { say "the node package did not give a working Node $EDGECART_NODE_PROVIDED in $EDGECART_NODE_BIN"; exit 1; }
+fi
+
+# 4. npm packages, only when the lockfile changed since the last install (or the Node that
+#    installed them did).
 mkdir -p .setup-stamps
-lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1) node-$(node --version)"
 if [ ! -d node_modules ] || [ "$(cat .setup-stamps/npm 2>/dev/null)" != "$lock_hash" ]; then
   say "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund
   echo "$lock_hash" >.setup-stamps/npm
 fi
 
-# 4. Local development variables (development mode, a fresh dev key pair). Never committed.
+# 5. Local development variables (development mode, a fresh dev key pair). Never committed.
 if [ ! -f .dev.vars ]; then
   say "writing .dev.vars (development mode with a new dev signing key)"
   node scripts/dev-keys.mjs --write .dev.vars
@@ -84,7 +106,7 @@ elif ! grep -q '^GUEST_TOKEN_KEY=' .dev.vars; then
   node -e "import('./scripts/dev-keys.mjs').then((m) => console.log('GUEST_TOKEN_KEY=' + m.newGuestTokenKey()))" >>.dev.vars
 fi
 
-# 5. A browser for the end-to-end tests.
+# 6. A browser for the end-to-end tests.
 if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   say "installing Debian's chromium for the browser tests"
   if [ "$(id -u)" = 0 ]; then
@@ -93,7 +115,7 @@ if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
     sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
   fi
 fi
-# 6. schemathesis for the API-against-its-document tier of `npm test` (tests/api-fuzz), pinned.
+# 7. schemathesis for the API-against-its-document tier of `npm test` (tests/api-fuzz), pinned.
 if [ "$want_fuzz" = 1 ]; then
   req_hash=$(sha256sum tests/api-fuzz/requirements.txt | cut -d' ' -f1)
   if [ ! -x .venv-fuzz/bin/schemathesis ] || [ "$(cat .setup-stamps/fuzz 2>/dev/null)" != "$req_hash" ]; then
@@ -118,4 +140,4 @@ if [ "$want_fuzz" = 1 ]; then
     echo "$req_hash" >.setup-stamps/fuzz
   fi
 fi
-say "ready"
+say "ready (node $(node --version))"

@@ -6,6 +6,8 @@ set -euo pipefail
 export WRANGLER_SEND_METRICS=false
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# wrangler on the Node setup.sh checked or provided (node-env.sh).
+source scripts/node-env.sh
 echo "[start] applying D1 migrations to local state (.wrangler/)"
 CI=1 npx wrangler d1 migrations apply DB --local
 echo "[start] building and serving on http://127.0.0.1:8787"

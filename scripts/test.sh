@@ -7,6 +7,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n[test] %s\n' "$*"; }
 
 bash scripts/setup.sh --browser --fuzz
+# Miniflare, the tests and wrangler on the Node setup.sh checked or provided (node-env.sh).
+source scripts/node-env.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
