@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { ROOT, edgecartWorker, freePort, migrate, persistOptions } from '../tests/worker/harness.mjs';
+import { COMPATIBILITY_DATE, ROOT, edgecartWorker, freePort, migrate, persistOptions } from '../tests/worker/harness.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const SECONDS = Math.max(1, Number(process.env.BENCH_SECONDS ?? (QUICK ? 1 : 3)) | 0);
@@ -196,7 +196,7 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
       scriptPath,
       modules: true,
       modulesRoot: dirname(scriptPath),
-      compatibilityDate: '2026-04-20',
+      compatibilityDate: COMPATIBILITY_DATE,
       cache: true,
       bindings: vars,
     };

@@ -8,6 +8,7 @@
 //   await w.stop();
 import { Miniflare } from 'miniflare';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,12 @@ import { generateDevVars } from '../../scripts/dev-keys.mjs';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ISSUER = 'https://edgecart.test';
 export const AUDIENCE = 'edgecart';
+/** wrangler.toml's compatibility_date: the tests and benches run the date that deploys. */
+export const COMPATIBILITY_DATE = (() => {
+  const m = /^compatibility_date\s*=\s*"(\d{4}-\d{2}-\d{2})"/m.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'));
+  if (!m) throw new Error('wrangler.toml has no compatibility_date');
+  return m[1];
+})();
 
 /** A free TCP port on the loopback interface. */
 export async function freePort() {
@@ -155,7 +162,7 @@ export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'entry.m
       { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
       { type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true },
     ],
-    compatibilityDate: '2026-04-20',
+    compatibilityDate: COMPATIBILITY_DATE,
     cache: true,
     kvNamespaces: { CARTS: 'carts' },
     d1Databases: { DB: 'edgecart-db' },
