@@ -211,6 +211,8 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
       host: '127.0.0.1',
       port,
       ...(inspectorPort ? { inspectorPort } : {}),
+      // The placeholder `request.cf`: no fetch of cf.json in the start-up time.
+      cf: false,
       handleRuntimeStdio(stdout, stderr) {
         drain(stdout);
         drain(stderr);

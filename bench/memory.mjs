@@ -101,6 +101,7 @@ export async function start({ inspector = true } = {}) {
     host: '127.0.0.1',
     port,
     inspectorPort,
+    cf: false,
     handleRuntimeStdio(stdout, stderr) {
       stdout.resume();
       stderr.on('data', (chunk) => process.env.MEM_DEBUG && process.stderr.write(chunk));

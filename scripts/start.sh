@@ -4,6 +4,10 @@
 # state persists under .wrangler/.
 set -euo pipefail
 export WRANGLER_SEND_METRICS=false
+# wrangler dev's Miniflare otherwise fetches the real `Request.cf` object from
+# workers.cloudflare.com (cached 30 days under node_modules/.mf/); offline that only waits and
+# warns. edgecart never reads request.cf, so the placeholder does. Set it to true to fetch.
+export CLOUDFLARE_CF_FETCH_ENABLED="${CLOUDFLARE_CF_FETCH_ENABLED:-false}"
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # wrangler on the Node setup.sh checked or provided (node-env.sh).

@@ -112,6 +112,9 @@ function options({ port, persist, vars, logs, inspectorPort, without = [] }) {
     host: '127.0.0.1',
     port,
     inspectorPort,
+    // Miniflare's placeholder `request.cf`, never a fetch of workers.cloudflare.com/cf.json
+    // (offline here; edgecart does not read request.cf).
+    cf: false,
     // The worker's console output (one JSON line per request), kept for assertions.
     handleRuntimeStdio(stdout, stderr) {
       collect(stdout);
