@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm start`: set up what is missing, apply D1 migrations to local state, and serve on
-# http://127.0.0.1:8787 with `wrangler dev` (which builds through the [build] command). Local
-# state persists under .wrangler/.
+# http://127.0.0.1:8787 (or EDGECART_PORT) with `wrangler dev` (which builds through the
+# [build] command). Local state persists under .wrangler/.
 set -euo pipefail
 export WRANGLER_SEND_METRICS=false
 # wrangler dev's Miniflare otherwise fetches the real `Request.cf` object from
@@ -14,5 +14,6 @@ bash scripts/setup.sh
 source scripts/node-env.sh
 echo "[start] applying D1 migrations to local state (.wrangler/)"
 CI=1 npx wrangler d1 migrations apply DB --local
-echo "[start] building and serving on http://127.0.0.1:8787"
-exec npx wrangler dev --ip 127.0.0.1 --port 8787 "$@"
+port="${EDGECART_PORT:-8787}"
+echo "[start] building and serving on http://127.0.0.1:$port"
+exec npx wrangler dev --ip 127.0.0.1 --port "$port" "$@"
