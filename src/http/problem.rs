@@ -90,7 +90,7 @@ impl ProblemKind {
             Self::IdempotencyKeyReused => ("idempotency-key-reused", 422, "Idempotency-Key reused",
                 "This Idempotency-Key was already used with a different request body. Use a new key for a new request."),
             Self::RateLimited => ("rate-limited", 429, "Too many requests",
-                "The storage behind this resource is busy. Retry after Retry-After seconds."),
+                "Too many requests in a short time: from this user or client address (edgecart's own limits on writes, token minting and refused tokens), or to the storage behind this resource. Nothing was changed. Retry after Retry-After seconds."),
             Self::Unavailable => ("unavailable", 503, "Service unavailable",
                 "A storage binding or the identity provider's key set could not be reached. Retry after Retry-After seconds."),
             Self::Misconfigured => ("misconfigured", 500, "Server misconfigured",
@@ -163,7 +163,14 @@ pub enum ApiError {
     PayloadTooLarge,
     InvalidValue(String),
     IdempotencyKeyReused,
+    /// Workers KV refused a write as too frequent for its key (about one per second).
     RateLimited {
+        retry_after: u64,
+    },
+    /// One of edgecart's own rate limits (`[[ratelimits]]`, see [`crate::limits`]) refused the
+    /// request before it touched storage. `class` names the limit, for the log.
+    Limited {
+        class: &'static str,
         retry_after: u64,
     },
     Unavailable {
@@ -227,7 +234,7 @@ impl ApiError {
             Self::PayloadTooLarge => ProblemKind::PayloadTooLarge,
             Self::InvalidValue(_) => ProblemKind::InvalidValue,
             Self::IdempotencyKeyReused => ProblemKind::IdempotencyKeyReused,
-            Self::RateLimited { .. } => ProblemKind::RateLimited,
+            Self::RateLimited { .. } | Self::Limited { .. } => ProblemKind::RateLimited,
             Self::Unavailable { .. } => ProblemKind::Unavailable,
             Self::Misconfigured { .. } => ProblemKind::Misconfigured,
             Self::Internal(_) => ProblemKind::Internal,
@@ -242,6 +249,7 @@ impl ApiError {
             Self::Misconfigured { variable, reason } => Some(format!("{variable}: {reason}")),
             Self::Internal(detail) => Some(detail.clone()),
             Self::Unavailable { what, .. } => Some(what.clone()),
+            Self::Limited { class, .. } => Some(format!("rate limit {class}")),
             Self::BadRequest(_)
             | Self::MissingToken
             | Self::InsufficientScope { .. }
@@ -294,11 +302,17 @@ impl ApiError {
                 headers.push(("Allow", (*allow).to_owned()));
                 format!("This route answers {allow}.")
             }
-            Self::RequestInFlight { retry_after }
-            | Self::RateLimited { retry_after }
-            | Self::Unavailable { retry_after, .. } => {
+            Self::RequestInFlight { retry_after } | Self::Unavailable { retry_after, .. } => {
                 headers.push(("Retry-After", retry_after.to_string()));
                 explanation.to_owned()
+            }
+            Self::RateLimited { retry_after } => {
+                headers.push(("Retry-After", retry_after.to_string()));
+                "The storage behind this resource is busy. Nothing was changed. Retry after Retry-After seconds.".to_owned()
+            }
+            Self::Limited { retry_after, .. } => {
+                headers.push(("Retry-After", retry_after.to_string()));
+                "Too many requests of this kind from this user or client address. Nothing was changed. Retry after Retry-After seconds.".to_owned()
             }
             Self::OutOfStock { sku: s } => {
                 sku = Some(s.clone());
@@ -423,5 +437,22 @@ mod tests {
             (405, ("Allow", "GET, HEAD".to_owned()))
         );
         assert!(ApiError::CartChanged.to_response(false).headers.is_empty());
+    }
+
+    #[test]
+    fn edgecarts_own_limits_and_a_busy_kv_share_the_rate_limited_type() {
+        let own = ApiError::Limited {
+            class: "write",
+            retry_after: 10,
+        };
+        let r = own.to_response(false);
+        assert_eq!(r.status, 429);
+        assert_eq!(r.problem.type_uri, "/problems/rate-limited");
+        assert_eq!(r.headers, vec![("Retry-After", "10".to_owned())]);
+        assert!(!r.problem.detail.contains("storage"));
+        assert_eq!(own.log_detail().as_deref(), Some("rate limit write"));
+        let kv = ApiError::RateLimited { retry_after: 1 }.to_response(false);
+        assert_eq!(kv.problem.type_uri, "/problems/rate-limited");
+        assert!(kv.problem.detail.contains("storage"));
     }
 }

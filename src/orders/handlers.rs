@@ -42,10 +42,12 @@ const CHECKOUT_ROUNDS: usize = 3;
 /// `POST /orders`.
 ///
 /// # Errors
-/// 400 (key, body, delay header), 401, 409 (in flight), 413, 422 (mismatch, body values), 5xx
+/// 400 (key, body, delay header), 401, 429 (write limit), 409 (in flight), 413, 422 (mismatch, body values), 5xx
 /// from storage; refusals after the claim are answered as stored responses, not errors.
 pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
     let identity = authenticate(cx).await?;
+    // Within the write limit, before the claim touches any storage.
+    crate::limits::check_write(cx, &identity.user_key()).await?;
     let key = IdempotencyKey::parse_header(cx.header("idempotency-key").as_deref())?;
     let config = cx.config()?.clone();
     let delay = test_delay(cx, &config)?;
@@ -318,6 +320,7 @@ fn disposition(e: &ApiError) -> Disposition {
         | ApiError::PayloadTooLarge
         | ApiError::IdempotencyKeyReused
         | ApiError::RateLimited { .. }
+        | ApiError::Limited { .. }
         | ApiError::Unavailable { .. }
         | ApiError::Misconfigured { .. }
         | ApiError::Internal(_) => Disposition::Release,
