@@ -14,6 +14,7 @@
 //! - [`cart`]: carts in Workers KV.
 //! - [`orders`]: idempotent checkout into D1.
 //! - [`idempotency`]: idempotency records; the `IdempotencyStore` Durable Object.
+//! - [`limits`]: edgecart's own rate limits (the Workers Rate Limiting binding).
 //! - [`cors`], [`openapi`], [`problems`]: CORS, the OpenAPI document, problem explanations.
 //! - [`assets`]: the storefront's static files, for paths that are no API route.
 //! - [`runtime`]: how Rust futures are scheduled on workerd.
@@ -33,6 +34,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod js_text;
+pub mod limits;
 pub mod openapi;
 pub mod orders;
 pub mod problems;

@@ -1,0 +1,182 @@
+//! edgecart's own rate limits, on the Workers Rate Limiting binding (`[[ratelimits]]` in
+//! `wrangler.toml`).
+//!
+//! Three classes ([`policy::Class`]): authenticated writes keyed by the verified user's
+//! [`crate::auth::Identity::user_key`]; token minting that needs no account, and requests whose
+//! bearer token fails, both keyed by the client address (`CF-Connecting-IP`,
+//! [`policy::address_key`]). Public catalogue reads are never limited.
+//!
+//! The binding's counters are per Cloudflare location, kept on the machine, eventually
+//! consistent and permissive: a guard against abuse, not an accounting system. A refused
+//! request gets 429 `/problems/rate-limited` with `Retry-After` (the class's period) before it
+//! touches storage, so it changes nothing. A binding that is missing or is no rate limiter
+//! makes the limited routes answer 503 (never 500, never "unlimited"), and readiness says so.
+//! Refusals are logged once a minute per class and isolate, not per request.
+//!
+//! # The bad-token class
+//!
+//! A token is known to be bad only after its check, and the binding's one operation,
+//! `limit(key)`, counts. So the binding is consulted only when a token has failed: the
+//! failure is counted against the client address, and once the address is over its limit the
+//! failing request gets 429 instead of 401 and this isolate remembers the address until the
+//! period ends ([`policy::Blocklist`], bounded). Every later bearer request from a remembered
+//! address is refused with 429 before its token is parsed or any signature checked, so a flood
+//! of bad tokens costs one signature check per isolate per period once the location's counter
+//! is exceeded, not one per request. Requests with good tokens cost nothing extra: no binding
+//! call, and while no address is remembered not even a header read. The price of the design:
+//! during the period a remembered address is refused also with a good token (the address was
+//! flooding), and isolates that have not yet seen a failure from it learn on its next failure.
+//! (Calling `limit()` before every verification would count good tokens as failures, and
+//! cost a binding call on every authenticated request.)
+
+pub mod policy;
+
+use std::cell::RefCell;
+
+use wasm_bindgen::{JsCast, JsValue};
+use worker::Env;
+
+use crate::http::{self, problem::ApiError, Cx};
+use crate::time::UnixMillis;
+use policy::{Blocklist, Class, LogThrottle};
+
+thread_local! {
+    /// Addresses over their bad-token limit, per isolate (abuse-guard state, bounded).
+    static BLOCKED: RefCell<Blocklist> = RefCell::new(Blocklist::default());
+    /// When each class's refusals were last logged, per isolate.
+    static LOGGED: RefCell<LogThrottle> = RefCell::new(LogThrottle::default());
+}
+
+/// `Retry-After` of a 503 for a missing or broken binding.
+const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
+/// The class's binding, or why it cannot be used. Duck-typed (an object with a `limit`
+/// method), not by constructor name, which differs between runtimes and versions.
+fn binding(env: &Env, class: Class) -> Result<worker::RateLimiter, String> {
+    let name = class.binding();
+    let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name))
+        .map_err(|_| format!("{name}: binding unreadable"))?;
+    if value.is_undefined() || value.is_null() {
+        return Err(format!("{name}: binding missing"));
+    }
+    let limit = js_sys::Reflect::get(&value, &JsValue::from_str("limit"))
+        .map_err(|_| format!("{name}: not a rate limiter"))?;
+    if !value.is_object() || !limit.is_function() {
+        return Err(format!("{name}: not a rate limiter"));
+    }
+    Ok(worker::RateLimiter::from(
+        value.unchecked_into::<worker::worker_sys::RateLimiter>(),
+    ))
+}
+
+/// Counts one request of `class` under `key`: `Ok` while under the limit.
+async fn count(env: &Env, class: Class, key: String) -> Result<bool, String> {
+    let limiter = binding(env, class)?;
+    let outcome = limiter
+        .limit(key)
+        .await
+        .map_err(|e| format!("{}: limit() failed: {e}", class.binding()))?;
+    Ok(outcome.success)
+}
+
+fn unavailable(what: String) -> ApiError {
+    ApiError::Unavailable {
+        retry_after: UNAVAILABLE_RETRY_AFTER,
+        what,
+    }
+}
+
+/// The 429 of `class`, logged at most once a minute per class in this isolate.
+fn refused(class: Class, retry_after: u64, now: UnixMillis) -> ApiError {
+    if let Some(n) = LOGGED.with(|l| l.borrow_mut().note(class, now)) {
+        http::log_event(
+            "warn",
+            "rate limited",
+            &serde_json::json!({ "class": class.name(), "refused": n }),
+        );
+    }
+    ApiError::Limited {
+        class: class.name(),
+        retry_after,
+    }
+}
+
+/// Counts a request of `class` under `key` and refuses it (429) when over the limit.
+///
+/// # Errors
+/// [`ApiError::Limited`] over the limit; [`ApiError::Unavailable`] when the binding is
+/// missing, is no rate limiter, or its call fails.
+pub async fn check(cx: &Cx, class: Class, key: String) -> Result<(), ApiError> {
+    match count(&cx.env, class, key).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused(class, class.period_seconds(), cx.now)),
+        Err(what) => Err(unavailable(what)),
+    }
+}
+
+/// An authenticated write by `user_key` (cart writes, checkout).
+///
+/// # Errors
+/// As [`check`].
+pub async fn check_write(cx: &Cx, user_key: &str) -> Result<(), ApiError> {
+    check(cx, Class::Write, user_key.to_owned()).await
+}
+
+/// The client address's key (see [`policy::address_key`]).
+#[must_use]
+pub fn address_key(cx: &Cx) -> String {
+    policy::address_key(cx.header("cf-connecting-ip").as_deref())
+}
+
+/// A token minted without an account (`POST /dev/token`), keyed by client address.
+///
+/// # Errors
+/// As [`check`].
+pub async fn check_mint(cx: &Cx) -> Result<(), ApiError> {
+    check(cx, Class::Mint, address_key(cx)).await
+}
+
+/// Before any token check: 429 while this isolate remembers the client address as over its
+/// bad-token limit. Costs one thread-local read while it remembers none.
+///
+/// # Errors
+/// [`ApiError::Limited`] for a remembered address.
+pub fn refuse_remembered_address(cx: &Cx) -> Result<(), ApiError> {
+    if BLOCKED.with(|b| b.borrow().is_empty()) {
+        return Ok(());
+    }
+    let key = address_key(cx);
+    match BLOCKED.with(|b| b.borrow_mut().blocked(&key, cx.now)) {
+        Some(retry_after) => Err(refused(Class::BadToken, retry_after, cx.now)),
+        None => Ok(()),
+    }
+}
+
+/// After a token failed: counts the failure against the client address. Under the limit the
+/// request keeps its `refusal` (401); over it, 429, and the address is remembered until the
+/// period ends. A missing or broken binding gives 503.
+pub async fn note_refused_token(cx: &Cx, refusal: ApiError) -> ApiError {
+    let key = address_key(cx);
+    match count(&cx.env, Class::BadToken, key.clone()).await {
+        Ok(true) => refusal,
+        Ok(false) => {
+            let period = Class::BadToken.period_seconds();
+            let until = UnixMillis(cx.now.0.saturating_add(period.saturating_mul(1000)));
+            BLOCKED.with(|b| b.borrow_mut().block(key, until, cx.now));
+            refused(Class::BadToken, period, cx.now)
+        }
+        Err(what) => unavailable(what),
+    }
+}
+
+/// Readiness: each class's binding is present and answers `limit()` (under a probe key no
+/// request uses, so probing counts against nobody).
+///
+/// # Errors
+/// The first binding that is missing, is no rate limiter, or fails.
+pub async fn probe(env: &Env) -> Result<(), String> {
+    for class in Class::ALL {
+        count(env, class, "probe:readiness".to_owned()).await?;
+    }
+    Ok(())
+}
