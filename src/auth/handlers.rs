@@ -42,7 +42,7 @@ struct TokenBody {
 /// `ENVIRONMENT=development` and `DEV_TOKEN_KEY` is set.
 ///
 /// # Errors
-/// 404 as above; 400/413/422 for the body; 500 when `DEV_TOKEN_KEY` is unusable.
+/// 404 as above; 429 (mint limit), 503 (no limiter); 400/413/422 for the body; 500 when `DEV_TOKEN_KEY` is unusable.
 pub async fn dev_token(cx: &mut Cx) -> Result<Response, ApiError> {
     let (key, issuer, audience) = {
         let config = match cx.config() {
@@ -72,6 +72,8 @@ pub async fn dev_token(cx: &mut Cx) -> Result<Response, ApiError> {
             })?;
         (key, issuer, audience)
     };
+    // Minting needs no account: limited per client address, before the body is read.
+    crate::limits::check_mint(cx).await?;
     let request: DevTokenRequest = cx.json_body().await?;
     let claims = request.validate().map_err(ApiError::InvalidValue)?;
     let input = dev_token::signing_input(&key, &issuer, &audience, &claims, cx.now);

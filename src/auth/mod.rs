@@ -104,7 +104,9 @@ pub fn key_ring(config: &Rc<Config>) -> Result<Rc<KeyRing>, ApiError> {
 /// [`ApiError::MissingToken`] when no bearer credentials were presented (no header, an empty
 /// one, another scheme), [`ApiError::InvalidToken`]; [`ApiError::Misconfigured`] when
 /// the verifier's configuration is unusable; [`ApiError::Unavailable`] when the token needs
-/// the remote key set and it is past `JWT_JWKS_MAX_STALE_SECONDS` (or was never fetched).
+/// the remote key set and it is past `JWT_JWKS_MAX_STALE_SECONDS` (or was never fetched);
+/// [`ApiError::Limited`] (429) when the client address is over its bad-token limit, checked
+/// before the token is parsed (see [`crate::limits`]), and 503 when that limiter is missing.
 pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
     // No header, an empty one or another scheme: no bearer token was sent (RFC 6750 §3.1).
     let Some(header) = cx
@@ -113,16 +115,21 @@ pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
     else {
         return Err(ApiError::MissingToken);
     };
+    // An address over its bad-token limit is refused before its token costs anything.
+    crate::limits::refuse_remembered_address(cx)?;
     let config = cx.shared_config()?;
     let policy = verify::policy(&config)?;
     let ring = key_ring(&config)?;
     let url = config.jwt_jwks_url.clone();
     let timing = remote::Timing::from_config(&config);
     let invalid = |r: claims::Refusal| ApiError::InvalidToken { reason: r.reason() };
-    let token = BearerToken::from_header(&header, policy.max_token_bytes).map_err(invalid)?;
+    let token = match BearerToken::from_header(&header, policy.max_token_bytes) {
+        Ok(token) => token,
+        Err(refusal) => return Err(crate::limits::note_refused_token(cx, invalid(refusal)).await),
+    };
     let now = cx.now;
     let ctx = &cx.ctx;
-    verify::verify_bearer(&token, &policy, &ring, now, |trigger| {
+    let verified = verify::verify_bearer(&token, &policy, &ring, now, |trigger| {
         let url = url.clone();
         async move {
             match url {
@@ -133,14 +140,18 @@ pub async fn authenticate(cx: &mut Cx) -> Result<Identity, ApiError> {
             }
         }
     })
-    .await
-    .map_err(|failure| match failure {
-        verify::Failure::Refused(r) => invalid(r),
-        verify::Failure::KeysUnavailable(u) => ApiError::Unavailable {
+    .await;
+    match verified {
+        Ok(identity) => Ok(identity),
+        // A refused token counts against the client address (see `crate::limits`).
+        Err(verify::Failure::Refused(r)) => {
+            Err(crate::limits::note_refused_token(cx, invalid(r)).await)
+        }
+        Err(verify::Failure::KeysUnavailable(u)) => Err(ApiError::Unavailable {
             retry_after: u.retry_after_seconds,
             what: u.reason,
-        },
-    })
+        }),
+    }
 }
 
 /// Verifies `text` as a guest token (the `guest_token` of `POST /cart/merge`): with the guest

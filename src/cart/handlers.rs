@@ -28,19 +28,19 @@ pub async fn get(cx: &mut Cx) -> Result<Response, ApiError> {
 /// `DELETE /cart`: remove every line.
 ///
 /// # Errors
-/// 401, 400 (malformed `If-Match`), 412, 429/503.
+/// 401, 429 (write limit), 400 (malformed `If-Match`), 412, 429/503.
 pub async fn clear(cx: &mut Cx) -> Result<Response, ApiError> {
-    let identity = authenticate(cx).await?;
+    let identity = authenticate_writer(cx).await?;
     write(cx, &identity, Write::Clear).await
 }
 
 /// `PUT /cart/items/{sku}` with `{"quantity": n}`; 0 removes the line.
 ///
 /// # Errors
-/// 401, 400 (sku, JSON, `If-Match`), 413, 422 (quantity, unknown sku, currency, 50 lines),
+/// 401, 429 (write limit), 400 (sku, JSON, `If-Match`), 413, 422 (quantity, unknown sku, currency, 50 lines),
 /// 412, 429/503.
 pub async fn set_item(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
-    let identity = authenticate(cx).await?;
+    let identity = authenticate_writer(cx).await?;
     let sku = parse_sku(sku)?;
     let body: serde_json::Value = cx.json_body().await?;
     let requested = Requested::from_body(&body)?;
@@ -50,9 +50,9 @@ pub async fn set_item(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
 /// `DELETE /cart/items/{sku}`: remove one line (200 with the cart even if it was absent).
 ///
 /// # Errors
-/// 401, 400 (sku, `If-Match`), 412, 429/503.
+/// 401, 429 (write limit), 400 (sku, `If-Match`), 412, 429/503.
 pub async fn remove_item(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
-    let identity = authenticate(cx).await?;
+    let identity = authenticate_writer(cx).await?;
     let sku = parse_sku(sku)?;
     write(cx, &identity, Write::Line(sku, Requested::Remove)).await
 }
@@ -77,6 +77,7 @@ pub async fn merge(cx: &mut Cx) -> Result<Response, ApiError> {
             "A guest session cannot merge a cart: sign in with an account first.".into(),
         ));
     }
+    crate::limits::check_write(cx, &identity.user_key()).await?;
     let body = cx.body_bytes().await?;
     let guest_token = parse_merge_body(&body)?;
     let guest = crate::auth::verify_guest_token(cx, &guest_token).await?;
@@ -150,6 +151,13 @@ fn if_match(cx: &Cx) -> Result<Option<IfMatch>, ApiError> {
         .map_err(|_| {
             ApiError::BadRequest("If-Match must be `*` or a list of quoted entity tags.".into())
         })
+}
+
+/// The verified caller of a cart write, within the write limit (429 before anything is read).
+async fn authenticate_writer(cx: &mut Cx) -> Result<Identity, ApiError> {
+    let identity = authenticate(cx).await?;
+    crate::limits::check_write(cx, &identity.user_key()).await?;
+    Ok(identity)
 }
 
 /// A parsed cart write, before it meets the stored cart.

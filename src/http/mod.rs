@@ -246,7 +246,8 @@ impl Cx {
     }
 
     /// Turns a handler's result into the response sent, and writes the request's log line
-    /// (status 400 and above, or every request with `LOG_REQUESTS=all`).
+    /// (status 400 and above except refusals by edgecart's own rate limits, or every request
+    /// with `LOG_REQUESTS=all`).
     /// A request body the handler never read (a refusal before parsing) is drained first, up
     /// to [`DRAIN_LIMIT_BYTES`]: answering while the client is still uploading makes the
     /// runtime close the connection, and a client reusing it would see its next request fail.
@@ -281,7 +282,10 @@ impl Cx {
                 .with_headers(headers)
                 .empty();
         }
-        if status >= 400 || self.logs_every_request() {
+        // A refusal by edgecart's own rate limits is logged once a minute per class instead
+        // (`crate::limits`): a flood must not become a flood of log lines.
+        let own_limit = matches!(error, Some(ApiError::Limited { .. }));
+        if (status >= 400 && !own_limit) || self.logs_every_request() {
             self.log(status, error.as_ref());
         }
         response
