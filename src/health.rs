@@ -58,6 +58,8 @@ struct Checks {
     kv: Check,
     durable_object: Check,
     d1: Check,
+    /// The `[[ratelimits]]` bindings (`crate::limits`): present, and answering `limit()`.
+    rate_limits: Check,
 }
 
 #[derive(Serialize)]
@@ -94,7 +96,7 @@ fn check(result: &Result<(), String>, development: bool) -> Check {
 }
 
 /// Readiness: a read-only probe through each binding (a KV read, a SQL statement inside the
-/// Durable Object, a D1 `SELECT 1`). 200 with the report, or 503 problem+json with the same
+/// Durable Object, a D1 `SELECT 1`, a `limit()` under a probe key on each rate limiter). 200 with the report, or 503 problem+json with the same
 /// `checks` member.
 ///
 /// # Errors
@@ -102,18 +104,20 @@ fn check(result: &Result<(), String>, development: bool) -> Check {
 pub async fn ready(cx: &mut Cx) -> Result<Response, ApiError> {
     // A worker whose configuration does not parse cannot serve: say so (500 misconfigured).
     cx.config()?;
-    let (kv, durable_object, d1) = futures_util::join!(
+    let (kv, durable_object, d1, rate_limits) = futures_util::join!(
         probe_kv(cx),
         crate::idempotency::durable::probe(&cx.env),
-        probe_d1(cx)
+        probe_d1(cx),
+        crate::limits::probe(&cx.env)
     );
     let development = cx.is_development();
     let checks = Checks {
         kv: check(&kv, development),
         durable_object: check(&durable_object, development),
         d1: check(&d1, development),
+        rate_limits: check(&rate_limits, development),
     };
-    let all_ok = checks.kv.ok && checks.durable_object.ok && checks.d1.ok;
+    let all_ok = checks.kv.ok && checks.durable_object.ok && checks.d1.ok && checks.rate_limits.ok;
     if all_ok {
         return http::json(
             200,
@@ -127,11 +131,15 @@ pub async fn ready(cx: &mut Cx) -> Result<Response, ApiError> {
             "no-store",
         );
     }
-    let failures: serde_json::Map<String, serde_json::Value> =
-        [("kv", kv), ("durable_object", durable_object), ("d1", d1)]
-            .into_iter()
-            .filter_map(|(name, result)| result.err().map(|e| (name.to_owned(), e.into())))
-            .collect();
+    let failures: serde_json::Map<String, serde_json::Value> = [
+        ("kv", kv),
+        ("durable_object", durable_object),
+        ("d1", d1),
+        ("rate_limits", rate_limits),
+    ]
+    .into_iter()
+    .filter_map(|(name, result)| result.err().map(|e| (name.to_owned(), e.into())))
+    .collect();
     http::log_event(
         "warn",
         "readiness probe failed",
@@ -141,7 +149,7 @@ pub async fn ready(cx: &mut Cx) -> Result<Response, ApiError> {
         type_uri: Some("/problems/unavailable"),
         title: Some("Service unavailable"),
         status: 503.into(),
-        detail: Some("At least one storage binding could not be reached; see `checks`."),
+        detail: Some("At least one binding could not be reached; see `checks`."),
         checks,
     };
     let mut response = http::json(503, &body, "no-store")?;
