@@ -40,12 +40,12 @@ describe('the foundation', () => {
     assert.equal(await res.text(), '');
   });
 
-  test('GET /health/ready reaches KV, the Durable Object and D1', async () => {
+  test('GET /health/ready reaches KV, the Durable Object, D1 and the rate limiters', async () => {
     const res = await w.fetch('/health/ready');
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), {
       status: 'ok',
-      checks: { kv: { ok: true }, durable_object: { ok: true }, d1: { ok: true } },
+      checks: { kv: { ok: true }, durable_object: { ok: true }, d1: { ok: true }, rate_limits: { ok: true } },
     });
   });
 

@@ -96,7 +96,37 @@ export async function migrate(db) {
   }
 }
 
-function options({ port, persist, vars, logs, inspectorPort, without = [] }) {
+/**
+ * The `[[ratelimits]]` bindings of wrangler.toml's top level (not `[env.*]`), as Miniflare's
+ * `ratelimits` option: `{ WRITE_LIMITER: { simple: { limit: 120, period: 10 } }, ... }`.
+ */
+export function wranglerRatelimits(toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')) {
+  const out = {};
+  for (const block of toml.split(/^\[\[/m).slice(1)) {
+    if (!block.startsWith('ratelimits]]')) continue;
+    const name = block.match(/^name\s*=\s*"([^"]+)"/m)?.[1];
+    const simple = block.match(/^simple\s*=\s*\{\s*limit\s*=\s*(\d+)\s*,\s*period\s*=\s*(\d+)\s*\}/m);
+    if (!name || !simple) throw new Error(`unreadable [[ratelimits]] block in wrangler.toml:\n${block}`);
+    out[name] = { simple: { limit: Number(simple[1]), period: Number(simple[2]) } };
+  }
+  return out;
+}
+
+/**
+ * wrangler.toml's rate limits with per-test overrides, e.g. `{ WRITE_LIMITER: { limit: 5 } }`
+ * (the period stays wrangler.toml's unless given; the worker's Retry-After is always the
+ * class's period of wrangler.toml, which src/limits/policy.rs repeats).
+ */
+function ratelimitOptions(overrides = {}) {
+  const all = wranglerRatelimits();
+  for (const [name, o] of Object.entries(overrides)) {
+    if (!all[name]) throw new Error(`no rate limit ${name} in wrangler.toml (${Object.keys(all)})`);
+    all[name] = { simple: { ...all[name].simple, ...o } };
+  }
+  return all;
+}
+
+function options({ port, persist, vars, logs, inspectorPort, without = [], ratelimits }) {
   const collect = (stream) => {
     let buf = '';
     stream.on('data', (chunk) => {
@@ -121,13 +151,18 @@ function options({ port, persist, vars, logs, inspectorPort, without = [] }) {
       collect(stderr);
     },
     ...persistOptions(persist),
-    workers: [withoutBindings(edgecartWorker({ vars }), without)],
+    workers: [withoutBindings(edgecartWorker({ vars, ratelimits }), without)],
   };
 }
 
-/** The worker definition with the named KV, D1 or Durable Object bindings left out. */
+/** The worker definition with the named KV, D1, Durable Object or rate-limit bindings left out. */
 function withoutBindings(worker, names) {
-  const known = [...Object.keys(worker.kvNamespaces), ...Object.keys(worker.d1Databases), ...Object.keys(worker.durableObjects)];
+  const known = [
+    ...Object.keys(worker.kvNamespaces),
+    ...Object.keys(worker.d1Databases),
+    ...Object.keys(worker.durableObjects),
+    ...Object.keys(worker.ratelimits),
+  ];
   for (const name of names) if (!known.includes(name)) throw new Error(`no binding ${name} to leave out (${known})`);
   const drop = (group) =>
     group && Object.fromEntries(Object.entries(group).filter(([name]) => !names.includes(name)));
@@ -136,6 +171,7 @@ function withoutBindings(worker, names) {
     kvNamespaces: drop(worker.kvNamespaces),
     d1Databases: drop(worker.d1Databases),
     durableObjects: drop(worker.durableObjects),
+    ratelimits: drop(worker.ratelimits),
   };
 }
 
@@ -151,10 +187,16 @@ export function persistOptions(persist) {
 
 /**
  * edgecart's worker as wrangler.toml declares it: the built module and its wasm, the CARTS,
- * DB and IDEMPOTENCY bindings, the edge cache and (by default) the static assets of public/.
- * The one place the tests and the benches take this shape from.
+ * DB and IDEMPOTENCY bindings, the rate limits (wrangler.toml's `[[ratelimits]]`, or
+ * `ratelimits` in Miniflare's shape), the edge cache and (by default) the static assets of
+ * public/. The one place the tests and the benches take this shape from.
  */
-export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'entry.mjs'), assets = true }) {
+export function edgecartWorker({
+  vars,
+  scriptPath = join(ROOT, 'build', 'entry.mjs'),
+  assets = true,
+  ratelimits = wranglerRatelimits(),
+}) {
   return {
     name: 'edgecart',
     scriptPath,
@@ -170,6 +212,8 @@ export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'entry.m
     kvNamespaces: { CARTS: 'carts' },
     d1Databases: { DB: 'edgecart-db' },
     durableObjects: { IDEMPOTENCY: { className: 'IdempotencyStore', useSQLite: true } },
+    // Miniflare simulates the Rate Limiting binding: fixed windows aligned to the clock.
+    ratelimits,
     ...(assets
       ? {
           assets: {
@@ -188,18 +232,20 @@ export function edgecartWorker({ vars, scriptPath = join(ROOT, 'build', 'entry.m
  * Starts the built worker. `vars` override the defaults (development mode with a fresh ES256
  * dev key, issuer https://edgecart.test, audience edgecart). `migrations: false` skips D1
  * migrations. `inspect: true` opens the V8 inspector, for `collectGarbage()`. `without: ['DB']`
- * leaves those KV, D1 or Durable Object bindings out. Returns { url, port,
+ * leaves those KV, D1, Durable Object or rate-limit bindings out. `ratelimits:
+ * { WRITE_LIMITER: { limit: 5, period: 10 } }` overrides wrangler.toml's limits. Returns { url, port,
  * persist, vars, logs, mf, fetch, collectGarbage, restart, stop }; `logs` holds
  * the worker's console lines.
  */
-export async function startWorker({ vars = {}, migrations = true, persist, inspect = false, without = [] } = {}) {
+export async function startWorker({ vars = {}, migrations = true, persist, inspect = false, without = [], ratelimits = {} } = {}) {
+  const limits = ratelimitOptions(ratelimits);
   const port = await freePort();
   const inspectorPort = inspect ? await freePort() : undefined;
   const dir = persist ?? (await mkdtemp(join(tmpdir(), 'edgecart-test-')));
   const allVars = { ...(await devKeyVars()), ...vars };
   for (const [k, v] of Object.entries(allVars)) if (v === undefined) delete allVars[k];
   const logs = [];
-  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without }));
+  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits }));
   const url = (await mf.ready).toString().replace(/\/$/, '');
   if (migrations && !persist && !without.includes('DB')) await migrate(await mf.getD1Database('DB'));
   const w = {
@@ -251,7 +297,7 @@ export async function startWorker({ vars = {}, migrations = true, persist, inspe
     },
     async restart() {
       await mf.dispose();
-      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without }));
+      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits }));
       await mf.ready;
     },
     async stop({ keepState = false } = {}) {
