@@ -256,4 +256,28 @@ mod tests {
             "bearer"
         );
     }
+
+    #[test]
+    fn every_rate_limit_class_is_documented_with_its_binding_and_period() {
+        let d = doc();
+        for class in crate::limits::policy::Class::ALL {
+            let entry = at(&d, &format!("/x-rate-limits/{}", class.name()));
+            assert_eq!(entry["binding"], class.binding());
+            assert_eq!(entry["period_seconds"], class.period_seconds());
+        }
+        for pointer in [
+            "/paths/~1cart~1items~1{sku}/put",
+            "/paths/~1cart/delete",
+            "/paths/~1orders/post",
+            "/paths/~1dev~1token/post",
+            "/paths/~1me/get",
+        ] {
+            let op = at(&d, pointer);
+            assert!(op["responses"]["429"].is_object(), "{pointer}");
+            assert!(op["x-rate-limits"].is_array(), "{pointer}");
+        }
+        assert!(at(&d, "/paths/~1products/get")
+            .get("x-rate-limits")
+            .is_none());
+    }
 }
