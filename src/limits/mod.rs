@@ -41,9 +41,13 @@ use crate::time::UnixMillis;
 use policy::{Blocklist, Class, LogThrottle};
 
 thread_local! {
-    /// Addresses over their bad-token limit, per isolate (abuse-guard state, bounded).
+    /// Client addresses over their bad-token limit, each until its period ends: abuse-guard
+    /// state about addresses, not per-user state (no user, token or request data; at most
+    /// `MAX_BLOCKED_ADDRESSES` entries of at most 60 s each). Losing it (a new isolate) costs
+    /// only one more counted failure per address.
     static BLOCKED: RefCell<Blocklist> = RefCell::new(Blocklist::default());
-    /// When each class's refusals were last logged, per isolate.
+    /// When each class's refusals were last logged, and how many since: three counters, the
+    /// same for every user, so not per-user state.
     static LOGGED: RefCell<LogThrottle> = RefCell::new(LogThrottle::default());
 }
 

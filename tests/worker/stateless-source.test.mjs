@@ -16,6 +16,10 @@ const ALLOWED = {
     SUBTLE: 'the crypto.subtle object of the isolate',
   },
   'src/http/mod.rs': { CONFIG: 'the typed configuration (operator settings, same for every user)' },
+  'src/limits/mod.rs': {
+    BLOCKED: 'client addresses over their bad-token limit, until the period ends (abuse guard; bounded, no user data)',
+    LOGGED: 'when each rate-limit class last logged its refusals (three counters)',
+  },
   'src/runtime.rs': {
     SLOTS: 'promises in flight; a result is held only from settlement to the awaiting poll, within its request',
     RESUME: 'the one settlement callback of the wasm instance',
