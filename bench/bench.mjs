@@ -19,7 +19,8 @@
 // Environment: BENCH_SECONDS (per wrk run, default 3), BENCH_ROUNDS (default 5),
 // BENCH_CONNECTIONS (default 8), BENCH_QUICK=1 (1 s, 1 round, 1 start-up sample: a smoke run),
 // BENCH_ONLY=me,cart (scenario name prefixes), BENCH_OUT (results folder, default bench/results),
-// BENCH_PAIRING=concurrent (run each scenario's targets at the same time instead of in turn).
+// BENCH_PAIRING=concurrent (run each scenario's targets at the same time instead of in turn),
+// BENCH_BASELINE=<folder with build/> (the baseline-* scenarios: this build against that one).
 //
 // Only 127.0.0.1 is ever benchmarked. Nothing here is a test: timings never gate anything.
 import { Miniflare } from 'miniflare';
@@ -33,7 +34,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { COMPATIBILITY_DATE, ROOT, edgecartWorker, freePort, migrate, persistOptions } from '../tests/worker/harness.mjs';
+import {
+  COMPATIBILITY_DATE,
+  ROOT,
+  edgecartWorker,
+  freePort,
+  migrate,
+  persistOptions,
+  wranglerRatelimits,
+} from '../tests/worker/harness.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const SECONDS = Math.max(1, Number(process.env.BENCH_SECONDS ?? (QUICK ? 1 : 3)) | 0);
@@ -53,6 +62,17 @@ const AA = process.env.BENCH_AA === '1';
 // both see the same moment of a shared machine (each gets part of the cores; the ratio is
 // of throughput under equal contention).
 const PAIRING = process.env.BENCH_PAIRING === 'concurrent' ? 'concurrent' : 'alternating';
+// Another build folder (holding build/entry.mjs) to compare this build with, route by route:
+// the `baseline-*` scenarios run only when it is set.
+const BASELINE = process.env.BENCH_BASELINE ?? '';
+
+/**
+ * edgecart's rate limits in the bench: wrangler.toml's bindings with limits no run reaches,
+ * so every limited route still pays its `limit()` call but is never refused.
+ */
+const BENCH_RATELIMITS = Object.fromEntries(
+  Object.entries(wranglerRatelimits()).map(([name, { simple }]) => [name, { simple: { ...simple, limit: 1e9 } }]),
+);
 
 /**
  * Whether a scenario's targets run at the same time: only in concurrent pairing, and only for
@@ -186,7 +206,11 @@ export function options(kind, { port, persist, vars, scriptPath, assets = false,
   // live in temp folders.
   let worker;
   if (kind.startsWith('edgecart') && !AA) {
-    worker = { ...edgecartWorker({ vars, scriptPath, assets }), name: kind, modulesRoot: dirname(scriptPath) };
+    worker = {
+      ...edgecartWorker({ vars, scriptPath, assets, ratelimits: BENCH_RATELIMITS }),
+      name: kind,
+      modulesRoot: dirname(scriptPath),
+    };
     // The configuration before run_worker_first: the router asks the assets service whether a
     // path is a file before any request reaches the worker.
     if (assetsFirst && worker.assets) worker.assets.routerConfig = { has_user_worker: true };
@@ -529,6 +553,31 @@ function scenarios(tokens) {
       ratios: [],
     },
   );
+  if (BASELINE) {
+    // This build against BENCH_BASELINE on the same routes (e.g. before and after a change).
+    list.push(
+      {
+        name: 'baseline-me',
+        what: 'GET /me, ES256: this build vs BENCH_BASELINE',
+        targets: [
+          { label: 'edgecart', worker: 'edgecart', path: '/me', headers: bearer('ES256') },
+          { label: 'baseline', worker: 'edgecart-base', path: '/me', headers: bearer('ES256') },
+        ],
+        ratios: [['edgecart', 'baseline', null]],
+        same: true,
+      },
+      {
+        name: 'baseline-write',
+        what: 'DELETE /cart/items/{sku} of a line the 3-line cart does not hold (a cart write that changes nothing), ES256: this build vs BENCH_BASELINE',
+        targets: [
+          { label: 'edgecart', worker: 'edgecart', path: '/cart/items/bench-absent', method: 'DELETE', headers: bearer('ES256') },
+          { label: 'baseline', worker: 'edgecart-base', path: '/cart/items/bench-absent', method: 'DELETE', headers: bearer('ES256') },
+        ],
+        ratios: [['edgecart', 'baseline', null]],
+        same: true,
+      },
+    );
+  }
   return list.filter((s) => !ONLY.length || ONLY.some((o) => s.name.startsWith(o)));
 }
 
@@ -544,7 +593,7 @@ async function probe(url, target, header) {
           'idempotency-key': `"${target.post.key}${target.post.fresh ? 0 : ''}"`,
         },
       }
-    : { headers: target.headers ?? {} };
+    : { method: target.method ?? 'GET', headers: target.headers ?? {} };
   const res = await fetch(url + target.path, init);
   const text = await res.text();
   let body = null;
@@ -656,6 +705,13 @@ async function main() {
     'reference-cf': { scriptPath: referencePath, vars: { ...vars, READ_CF: '1' } },
     bare: { scriptPath: barePath, vars: {} },
   };
+  if (BASELINE) {
+    await cp(join(BASELINE, 'build'), join(tmp, 'baseline', 'build'), {
+      recursive: true,
+      filter: (p) => !/[\\/]\.tmp([\\/]|$)/.test(p),
+    });
+    specs['edgecart-base'] = { scriptPath: join(tmp, 'baseline', 'build', 'entry.mjs'), vars };
+  }
 
   // Enough miss rows for every miss run at a rate no worker here reaches (4,000 req/s; the
   // local D1 and Cache simulators allow a few hundred).
@@ -749,6 +805,8 @@ async function main() {
           script: join(ROOT, 'bench', 'wrk', 'sequence.lua'),
           scriptArgs: [`/products/${MISS_PREFIX}`, String(missNext[counter(t)])],
         }, seconds);
+      } else if (t.method === 'DELETE') {
+        args = wrkArgs(w.url + t.path, { headers: t.headers, script: join(ROOT, 'bench', 'wrk', 'delete.lua') }, seconds);
       } else {
         args = wrkArgs(w.url + t.path, { headers: t.headers }, seconds);
       }
