@@ -13,8 +13,8 @@
 //!   awaited promise never settles…"). Every await of a request goes through [`settled`]: the
 //!   cart routes, `GET /me`, the catalogue (cache reads, the D1 queries and batches of reads,
 //!   misses and writes, the cache stores and deletes a write waits for), checkout (the
-//!   idempotency record in the Durable Object or D1, the order batch, the test delay) and the
-//!   readiness probes (`crate::d1`, the Durable Object stub called directly). The exceptions
+//!   idempotency record in the Durable Object or D1, the order batch, the test delay), the
+//!   rate limiters' `limit()` (`crate::limits`) and the readiness probes (`crate::d1`, the Durable Object stub called directly). The exceptions
 //!   are once-per-isolate or rare work that awaits inside the worker crate (`JsFuture`, whose
 //!   waker sits in a cycle with its own closures, so a request stuck there stays in the table
 //!   for the life of the isolate): the first import of a key, a `JWT_JWKS_URL` fetch, and the

@@ -33,6 +33,7 @@ pub mod policy;
 
 use std::cell::RefCell;
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
@@ -54,9 +55,21 @@ thread_local! {
 /// `Retry-After` of a 503 for a missing or broken binding.
 const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
+#[wasm_bindgen]
+extern "C" {
+    /// A rate-limit binding as the runtime hands it over, reduced to its one call.
+    /// (`worker::RateLimiter` checks the constructor's name, goes through serde for the
+    /// options and the outcome, and awaits through `JsFuture`; every await of a request goes
+    /// through `crate::runtime::settled` instead.)
+    type Ratelimit;
+
+    #[wasm_bindgen(method, catch)]
+    fn limit(this: &Ratelimit, options: &js_sys::Object) -> Result<js_sys::Promise, JsValue>;
+}
+
 /// The class's binding, or why it cannot be used. Duck-typed (an object with a `limit`
 /// method), not by constructor name, which differs between runtimes and versions.
-fn binding(env: &Env, class: Class) -> Result<worker::RateLimiter, String> {
+fn binding(env: &Env, class: Class) -> Result<Ratelimit, String> {
     let name = class.binding();
     let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name))
         .map_err(|_| format!("{name}: binding unreadable"))?;
@@ -68,19 +81,24 @@ fn binding(env: &Env, class: Class) -> Result<worker::RateLimiter, String> {
     if !value.is_object() || !limit.is_function() {
         return Err(format!("{name}: not a rate limiter"));
     }
-    Ok(worker::RateLimiter::from(
-        value.unchecked_into::<worker::worker_sys::RateLimiter>(),
-    ))
+    Ok(value.unchecked_into())
 }
 
-/// Counts one request of `class` under `key`: `Ok` while under the limit.
+/// Counts one request of `class` under `key`: `Ok(true)` while under the limit.
 async fn count(env: &Env, class: Class, key: String) -> Result<bool, String> {
+    let failed = || format!("{}: limit() failed", class.binding());
     let limiter = binding(env, class)?;
-    let outcome = limiter
-        .limit(key)
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from(key))
+        .map_err(|_| failed())?;
+    let promise = limiter.limit(&options).map_err(|_| failed())?;
+    let outcome = crate::runtime::settled(promise)
         .await
-        .map_err(|e| format!("{}: limit() failed: {e}", class.binding()))?;
-    Ok(outcome.success)
+        .map_err(|_| failed())?;
+    js_sys::Reflect::get(&outcome, &JsValue::from_str("success"))
+        .ok()
+        .and_then(|s| s.as_bool())
+        .ok_or_else(|| format!("{}: limit() answered no `success`", class.binding()))
 }
 
 fn unavailable(what: String) -> ApiError {
