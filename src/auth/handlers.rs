@@ -94,9 +94,10 @@ pub async fn dev_token(cx: &mut Cx) -> Result<Response, ApiError> {
 
 /// `POST /session/guest`: a guest identity for a shopper without an account, signed with
 /// `GUEST_TOKEN_KEY`. Nothing is stored; 404 when the key is not set. A body is ignored.
+/// Minting needs no account, so it shares the development tokens' limit per client address.
 ///
 /// # Errors
-/// 404 as above; 500 when `JWT_AUDIENCE` is missing.
+/// 404 as above; 429 past the mint limit; 500 when `JWT_AUDIENCE` is missing.
 pub async fn guest_session(cx: &mut Cx) -> Result<Response, ApiError> {
     let config = cx.shared_config()?;
     let ring = super::key_ring(&config)?;
@@ -107,6 +108,7 @@ pub async fn guest_session(cx: &mut Cx) -> Result<Response, ApiError> {
         variable: "JWT_AUDIENCE",
         reason: "required to issue guest tokens".to_owned(),
     })?;
+    crate::limits::check_mint(cx).await?;
     let session = super::guest::issue(guest, audience, &http::random_id(), cx.now);
     http::json(201, &session, "no-store")
 }

@@ -127,11 +127,15 @@ describe('the write limit', () => {
 
   test('every write route counts per verified user; a refused write leaves the cart and its version as they were', async () => {
     const sub = 'writer';
+    const guest = await w.fetch('/session/guest', { method: 'POST' });
+    assert.equal(guest.status, 201);
+    const { token: guest_token } = await guest.json();
     const writes = [
       ['PUT', '/cart/items/limit-tea', { quantity: 2 }],
       ['DELETE', '/cart/items/other-tea'],
       ['DELETE', '/cart'],
       ['POST', '/orders', { cart_version: 1 }],
+      ['POST', '/cart/merge', { guest_token }],
       ['PUT', '/cart/items/limit-tea', { quantity: 3 }],
     ];
     // More than twice the limit within 10 s: at least one refusal even across a window boundary.
@@ -153,7 +157,7 @@ describe('the write limit', () => {
       }
     }
     assert.ok(statuses.includes(429), `statuses: ${statuses.join(' ')}`);
-    assert.ok(refusedRoutes.size >= 3, `refused on ${[...refusedRoutes]}`);
+    assert.ok(refusedRoutes.size >= 4, `refused on ${[...refusedRoutes]}`);
     // Reads are not write-limited.
     const read = await cart(sub);
     assert.equal(read.status, 200);
@@ -215,6 +219,29 @@ describe('the mint limit (POST /dev/token)', () => {
       assert.equal(res.status, 200, other);
       await res.arrayBuffer();
     }
+  });
+
+  test('guest sessions (POST /session/guest) share the mint limit with development tokens', async () => {
+    const address = '198.51.100.40';
+    const guest = () => w.fetch('/session/guest', { method: 'POST', headers: ip(address) });
+    const statuses = [];
+    for (let i = 0; i < 2 * LIMIT + 1; i++) {
+      const res = i % 2 ? await mint(ip(address)) : await guest();
+      statuses.push(res.status);
+      if (res.status === 429) {
+        await limited(res, 60);
+      } else {
+        assert.equal(res.status, i % 2 ? 200 : 201, `request ${i}`);
+        await res.arrayBuffer();
+      }
+    }
+    // At most LIMIT successes per window, and 2 * LIMIT + 1 requests span at most two windows.
+    const granted = statuses.filter((status) => status !== 429).length;
+    assert.ok(granted <= 2 * LIMIT, `statuses: ${statuses.join(' ')}`);
+    assert.ok(statuses.includes(429), `statuses: ${statuses.join(' ')}`);
+    const elsewhere = await w.fetch('/session/guest', { method: 'POST', headers: ip('198.51.100.41') });
+    assert.equal(elsewhere.status, 201);
+    await elsewhere.arrayBuffer();
   });
 
   test('an address that is no IP address shares one key (limited, never unlimited)', async () => {
