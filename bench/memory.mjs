@@ -26,9 +26,14 @@
 //   more inside a map entry): over 512 bytes per user, 10 MiB over 20,000 users. Both bounds
 //   sit at half of that, above the noise of readings taken after a GC (a few hundred KiB).
 //
+// MEM_MODE=guest makes every user a guest session instead (issue 20): the worker signs it
+// (POST /session/guest), the guest writes and reads its cart and /me, then an account merges
+// it (POST /cart/merge). A guest session is nothing but its token, so the same bound holds.
+//
 // Usage: node bench/memory.mjs (needs build/entry.mjs; `npm run build`). Environment:
 // MEM_USERS (20000), MEM_CONCURRENCY (16 users in flight), MEM_WARM_USERS (500),
-// MEM_MAX_BYTES_PER_USER (256), MEM_MAX_GROWTH_MIB (8), MEM_WORKER=control, BENCH_OUT.
+// MEM_MAX_BYTES_PER_USER (256), MEM_MAX_GROWTH_MIB (8), MEM_WORKER=control, MEM_MODE=guest,
+// BENCH_OUT.
 // Prints a summary and writes the samples to bench/results/memory-<date>.json. Exit code 1
 // when a bound is broken or a request failed. Not part of `npm test`: it takes minutes.
 import { SignJWT, importJWK } from 'jose';
@@ -38,7 +43,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { lowS } from '../scripts/es256-low-s.mjs';
-import { ROOT, devKeyVars, edgecartWorker, freePort, inspector, migrate, persistOptions } from '../tests/worker/harness.mjs';
+import {
+  ROOT,
+  devKeyVars,
+  edgecartWorker,
+  freePort,
+  inspector,
+  migrate,
+  persistOptions,
+  wranglerRatelimits,
+} from '../tests/worker/harness.mjs';
 
 export { inspector };
 
@@ -49,7 +63,8 @@ const MAX_BYTES_PER_USER = Number(process.env.MEM_MAX_BYTES_PER_USER ?? 256);
 const MAX_GROWTH_MIB = Number(process.env.MEM_MAX_GROWTH_MIB ?? 8);
 const OUT = process.env.BENCH_OUT ?? join(ROOT, 'bench', 'results');
 const SKUS = ['tea-sencha-100g', 'tea-earl-grey-100g', 'coffee-kenya-aa-250g', 'acc-paper-filters-100'];
-const REQUESTS_PER_USER = 5;
+const GUESTS = process.env.MEM_MODE === 'guest';
+if (GUESTS && process.env.MEM_WORKER === 'control') throw new Error('MEM_MODE=guest needs edgecart, not the control worker');
 
 const log = (...a) => console.error('[memory]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -95,7 +110,9 @@ export async function start({ inspector = true } = {}) {
   const inspectorPort = inspector ? await freePort() : undefined;
   const persist = await mkdtemp(join(tmpdir(), 'edgecart-memory-'));
   const vars = await devKeyVars();
-  const worker = edgecartWorker({ vars, assets: false });
+  // One client address mints every guest session here: the mint limit would refuse nearly all.
+  const ratelimits = { ...wranglerRatelimits(), MINT_LIMITER: { simple: { limit: 1_000_000_000, period: 60 } } };
+  const worker = edgecartWorker({ vars, assets: false, ratelimits });
   const control = process.env.MEM_WORKER === 'control';
   const mf = new Miniflare({
     host: '127.0.0.1',
@@ -191,8 +208,40 @@ async function call(w, path, token, init = {}) {
   statuses.set(status, (statuses.get(status) ?? 0) + 1);
 }
 
+/**
+ * One guest's visit: a guest session from the worker, a line written and read back as the
+ * guest, /me, then the account `accountToken` merges the guest cart and reads its own.
+ */
+async function guestVisit(w, accountToken, i) {
+  let guest;
+  try {
+    const res = await w.fetch('/session/guest', { method: 'POST' });
+    requests++;
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    guest = res.status === 201 ? (await res.json()).token : (await res.arrayBuffer(), undefined);
+  } catch {
+    requests++;
+    statuses.set('error', (statuses.get('error') ?? 0) + 1);
+  }
+  if (!guest) return;
+  await call(w, `/cart/items/${SKUS[i % SKUS.length]}`, guest, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ quantity: 1 + (i % 5) }),
+  });
+  await call(w, '/cart', guest);
+  await call(w, '/me', guest);
+  await call(w, '/cart/merge', accountToken, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ guest_token: guest }),
+  });
+  await call(w, '/cart', accountToken);
+}
+
 /** One user's visit: read the cart, write one line (one KV write per user), read it back twice, /me. */
 async function visit(w, token, i) {
+  if (GUESTS) return guestVisit(w, token, i);
   await call(w, '/cart', token);
   await call(w, `/cart/items/${SKUS[i % SKUS.length]}`, token, {
     method: 'PUT',
@@ -350,13 +399,15 @@ async function main() {
     const rssGrowthMib = (after.rss_kb - before.rss_kb) / 1024;
     const workerGrowthMib = (after.worker_kb - before.worker_kb) / 1024;
     const mainRequests = requests - warmRequests;
-    const failures = [...statuses].filter(([st]) => st !== 200).reduce((n, [, c]) => n + c, 0);
+    // 201 is a guest session issued; every other request answers 200.
+    const failures = [...statuses].filter(([st]) => st !== 200 && st !== 201).reduce((n, [, c]) => n + c, 0);
     const ok =
       failures === 0 && workerGrowthMib <= MAX_GROWTH_MIB && workerBytesPerUser <= MAX_BYTES_PER_USER;
 
     const result = {
       date: new Date().toISOString(),
       worker: process.env.MEM_WORKER === 'control' ? 'control (JS, KV only)' : 'edgecart (build/entry.mjs)',
+      mode: GUESTS ? 'guest sessions, each merged into an account' : 'signed-in users',
       ok,
       users: USERS,
       requests: mainRequests,
@@ -387,7 +438,8 @@ async function main() {
     const file = join(OUT, `memory-${result.date.replace(/[:.]/g, '-')}.json`);
     await writeFile(file, JSON.stringify(result, null, 2));
 
-    console.log(`## No per-user memory: ${USERS} users, ${mainRequests} requests, one workerd process\n`);
+    const who = GUESTS ? 'guest sessions (each merged into an account)' : 'users';
+    console.log(`## No per-user memory: ${USERS} ${who}, ${mainRequests} requests, one workerd process\n`);
     console.log('| reading (load paused, worker GC forced) | users | workerd RSS (MiB) | worker JS heap (MiB) | worker wasm memory (MiB) |');
     console.log('|---|---|---|---|---|');
     for (const r of result.readings) {
