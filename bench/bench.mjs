@@ -71,7 +71,7 @@ const BASELINE = process.env.BENCH_BASELINE ?? '';
  * so every limited route still pays its `limit()` call but is never refused.
  */
 const BENCH_RATELIMITS = Object.fromEntries(
-  Object.entries(wranglerRatelimits()).map(([name, { simple }]) => [name, { simple: { ...simple, limit: 1e9 } }]),
+  Object.entries(wranglerRatelimits()).map(([name, binding]) => [name, { ...binding, simple: { ...binding.simple, limit: 1e9 } }]),
 );
 
 /**

@@ -111,7 +111,8 @@ export async function start({ inspector = true } = {}) {
   const persist = await mkdtemp(join(tmpdir(), 'edgecart-memory-'));
   const vars = await devKeyVars();
   // One client address mints every guest session here: the mint limit would refuse nearly all.
-  const ratelimits = { ...wranglerRatelimits(), MINT_LIMITER: { simple: { limit: 1_000_000_000, period: 60 } } };
+  const limits = wranglerRatelimits();
+  const ratelimits = { ...limits, MINT_LIMITER: { ...limits.MINT_LIMITER, simple: { limit: 1_000_000_000, period: 60 } } };
   const worker = edgecartWorker({ vars, assets: false, ratelimits });
   const control = process.env.MEM_WORKER === 'control';
   const mf = new Miniflare({

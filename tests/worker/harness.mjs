@@ -98,16 +98,18 @@ export async function migrate(db) {
 
 /**
  * The `[[ratelimits]]` bindings of wrangler.toml's top level (not `[env.*]`), as Miniflare's
- * `ratelimits` option: `{ WRITE_LIMITER: { simple: { limit: 120, period: 10 } }, ... }`.
+ * `ratelimits` option: `{ WRITE_LIMITER: { namespace_id: '1001', simple: { limit: 120,
+ * period: 10 } }, ... }` (Miniflare keys its counters by the namespace, as Cloudflare does).
  */
 export function wranglerRatelimits(toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')) {
   const out = {};
   for (const block of toml.split(/^\[\[/m).slice(1)) {
     if (!block.startsWith('ratelimits]]')) continue;
     const name = block.match(/^name\s*=\s*"([^"]+)"/m)?.[1];
+    const namespace = block.match(/^namespace_id\s*=\s*"([^"]+)"/m)?.[1];
     const simple = block.match(/^simple\s*=\s*\{\s*limit\s*=\s*(\d+)\s*,\s*period\s*=\s*(\d+)\s*\}/m);
-    if (!name || !simple) throw new Error(`unreadable [[ratelimits]] block in wrangler.toml:\n${block}`);
-    out[name] = { simple: { limit: Number(simple[1]), period: Number(simple[2]) } };
+    if (!name || !namespace || !simple) throw new Error(`unreadable [[ratelimits]] block in wrangler.toml:\n${block}`);
+    out[name] = { namespace_id: namespace, simple: { limit: Number(simple[1]), period: Number(simple[2]) } };
   }
   return out;
 }
@@ -121,7 +123,7 @@ function ratelimitOptions(overrides = {}) {
   const all = wranglerRatelimits();
   for (const [name, o] of Object.entries(overrides)) {
     if (!all[name]) throw new Error(`no rate limit ${name} in wrangler.toml (${Object.keys(all)})`);
-    all[name] = { simple: { ...all[name].simple, ...o } };
+    all[name] = { ...all[name], simple: { ...all[name].simple, ...o } };
   }
   return all;
 }
