@@ -150,7 +150,8 @@ pub fn address_key(cx: &Cx) -> String {
     policy::address_key(cx.header("cf-connecting-ip").as_deref())
 }
 
-/// A token minted without an account (`POST /dev/token`), keyed by client address.
+/// A token minted without an account (`POST /dev/token`, `POST /session/guest`), keyed by
+/// client address.
 ///
 /// # Errors
 /// As [`check`].

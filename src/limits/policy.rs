@@ -11,9 +11,10 @@ use crate::time::UnixMillis;
 /// A limit class: one `[[ratelimits]]` binding in `wrangler.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// Authenticated writes (cart writes, checkout), keyed by the verified user.
+    /// Authenticated writes (cart writes, merges, checkout), keyed by the verified user.
     Write,
-    /// Minting a token that needs no account (`POST /dev/token`), keyed by client address.
+    /// Minting a token that needs no account (`POST /dev/token`, `POST /session/guest`),
+    /// keyed by client address.
     Mint,
     /// Requests whose bearer token failed verification, keyed by client address.
     BadToken,
