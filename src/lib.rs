@@ -101,8 +101,10 @@ async fn serve(req: web_sys::Request, env: Env, ctx: Context) -> Response {
 
 const GET: &str = "GET, HEAD";
 
-/// The one scope the API checks.
+/// The scope of catalogue writes.
 pub const CATALOG_WRITE: &str = "catalog:write";
+/// The scope of the merchant's order routes: fulfilment, and events in `GET /orders/{id}`.
+pub const ORDERS_WRITE: &str = "orders:write";
 
 /// `/dev/token` exists only when `ENVIRONMENT=development` and `DEV_TOKEN_KEY` is set.
 fn dev_tokens_enabled(cx: &mut Cx) -> bool {
@@ -141,6 +143,8 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         ["session", "guest"] if guest_sessions_enabled(cx) => ("/session/guest", "POST"),
         ["orders"] => ("/orders", "GET, HEAD, POST"),
         ["orders", _] => ("/orders/{id}", GET),
+        ["orders", _, "cancel"] => ("/orders/{id}/cancel", "POST"),
+        ["orders", _, "fulfilment"] => ("/orders/{id}/fulfilment", "POST"),
         ["openapi.json"] => ("/openapi.json", GET),
         ["problems", _] => ("/problems/{kind}", GET),
         ["dev", "token"] if dev_tokens_enabled(cx) => ("/dev/token", "POST"),
@@ -175,6 +179,8 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
         (["orders"], Post) => orders::handlers::create(cx).await,
         (["orders"], _) if read => orders::handlers::list(cx).await,
         (["orders", id], _) if read => orders::handlers::get(cx, id).await,
+        (["orders", id, "cancel"], Post) => orders::handlers::cancel(cx, id).await,
+        (["orders", id, "fulfilment"], Post) => orders::handlers::fulfil(cx, id).await,
         (["openapi.json"], _) if read => openapi::document(),
         (["problems", slug], _) if read => problems::explain(slug),
         (["dev", "token"], Post) => auth::handlers::dev_token(cx).await,

@@ -21,6 +21,8 @@ pub enum ProblemKind {
     CartChanged,
     PriceChanged,
     OutOfStock,
+    OrderNotCancellable,
+    OrderNotFulfillable,
     PreconditionFailed,
     PayloadTooLarge,
     InvalidValue,
@@ -33,7 +35,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind, for `GET /problems/{slug}` and the OpenAPI document.
-    pub const ALL: [ProblemKind; 19] = [
+    pub const ALL: [ProblemKind; 21] = [
         Self::BadRequest,
         Self::MissingToken,
         Self::InvalidToken,
@@ -45,6 +47,8 @@ impl ProblemKind {
         Self::CartChanged,
         Self::PriceChanged,
         Self::OutOfStock,
+        Self::OrderNotCancellable,
+        Self::OrderNotFulfillable,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::InvalidValue,
@@ -81,6 +85,10 @@ impl ProblemKind {
                 "The cart's total is not the `expected_total_minor` you sent: a price changed since you saw it. The problem's `total_minor` and `currency` are the total now; show it and check out again with a new Idempotency-Key."),
             Self::OutOfStock => ("out-of-stock", 409, "Out of stock",
                 "Not enough stock for an item in the cart. Change the quantity or remove the item and check out again."),
+            Self::OrderNotCancellable => ("order-not-cancellable", 409, "Order not cancellable",
+                "The order was already fulfilled: it can no longer be cancelled."),
+            Self::OrderNotFulfillable => ("order-not-fulfillable", 409, "Order not fulfillable",
+                "The order was cancelled: it can no longer be fulfilled."),
             Self::PreconditionFailed => ("precondition-failed", 412, "Precondition failed",
                 "The If-Match header does not match the current version. Reload and retry with the new ETag."),
             Self::PayloadTooLarge => ("payload-too-large", 413, "Payload too large",
@@ -159,6 +167,10 @@ pub enum ApiError {
     OutOfStock {
         sku: String,
     },
+    /// Cancel of a fulfilled order.
+    OrderNotCancellable,
+    /// Fulfilment of a cancelled order.
+    OrderNotFulfillable,
     PreconditionFailed,
     PayloadTooLarge,
     InvalidValue(String),
@@ -230,6 +242,8 @@ impl ApiError {
             Self::CartChanged => ProblemKind::CartChanged,
             Self::PriceChanged { .. } => ProblemKind::PriceChanged,
             Self::OutOfStock { .. } => ProblemKind::OutOfStock,
+            Self::OrderNotCancellable => ProblemKind::OrderNotCancellable,
+            Self::OrderNotFulfillable => ProblemKind::OrderNotFulfillable,
             Self::PreconditionFailed => ProblemKind::PreconditionFailed,
             Self::PayloadTooLarge => ProblemKind::PayloadTooLarge,
             Self::InvalidValue(_) => ProblemKind::InvalidValue,
@@ -260,6 +274,8 @@ impl ApiError {
             | Self::CartChanged
             | Self::PriceChanged { .. }
             | Self::OutOfStock { .. }
+            | Self::OrderNotCancellable
+            | Self::OrderNotFulfillable
             | Self::PreconditionFailed
             | Self::PayloadTooLarge
             | Self::InvalidValue(_)
@@ -341,6 +357,8 @@ impl ApiError {
             }
             Self::NotFound
             | Self::CartChanged
+            | Self::OrderNotCancellable
+            | Self::OrderNotFulfillable
             | Self::PreconditionFailed
             | Self::PayloadTooLarge
             | Self::IdempotencyKeyReused => explanation.to_owned(),

@@ -17,9 +17,12 @@
 
 use worker::{Headers, Response};
 
-use super::model::{short_of, CheckoutRequest, Order, OrderId, PageQuery, Refusal};
-use super::store::{self, CommitFailure, NewOrder};
-use crate::auth::authenticate;
+use super::model::{
+    short_of, CheckoutRequest, EventBody, EventId, Order, OrderId, PageQuery, Refusal, Step,
+    Transition,
+};
+use super::store::{self, CommitFailure, NewOrder, Reader};
+use crate::auth::{authenticate, require_scope};
 use crate::config::Config;
 use crate::http::{self, problem::ApiError, random_id, Cx, PRIVATE_NO_STORE};
 use crate::idempotency::key::{Fingerprint, IdempotencyKey, RecordKey};
@@ -156,7 +159,8 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     )
 }
 
-/// `GET /orders/{id}`: the caller's order; another user's or a malformed id is 404.
+/// `GET /orders/{id}`: the caller's order; another user's or a malformed id is 404. With
+/// `orders:write` (the merchant) any order, with its events and their delivery state.
 ///
 /// # Errors
 /// 401, 404, 503.
@@ -164,10 +168,95 @@ pub async fn get(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
     let identity = authenticate(cx).await?;
     let id = OrderId::parse(id).ok_or(ApiError::NotFound)?;
     let db = crate::catalogue::store::database(&cx.env)?;
-    let order = store::find(&db, &identity.user_key(), &id)
+    let user_key = identity.user_key();
+    let merchant = identity.has_scope(crate::ORDERS_WRITE);
+    let reader = if merchant {
+        Reader::Merchant
+    } else {
+        Reader::Owner(&user_key)
+    };
+    let mut order = store::find_as(&db, reader, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if merchant {
+        order.events = Some(store::events_of(&db, &id).await?);
+    }
     http::json(200, &order, PRIVATE_NO_STORE)
+}
+
+/// `POST /orders/{id}/cancel`: the owner cancels a confirmed order; stock goes back in the same
+/// transaction. Cancelled already → 200 unchanged; fulfilled → 409; another user's → 404. A
+/// body is ignored (never read).
+///
+/// # Errors
+/// 401, 404, 409, 503.
+pub async fn cancel(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
+    let identity = authenticate(cx).await?;
+    // Rate-limit hook: the write rate limiter (added in parallel) goes here, keyed on
+    // `identity.user_key()`, before any storage is touched.
+    let user_key = identity.user_key();
+    transition(cx, id, Transition::Cancel, Reader::Owner(&user_key)).await
+}
+
+/// `POST /orders/{id}/fulfilment`: the merchant (`orders:write`) marks a confirmed order
+/// fulfilled, any user's. Fulfilled already → 200 unchanged; cancelled → 409.
+///
+/// # Errors
+/// 401, 403, 404, 409, 503.
+pub async fn fulfil(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
+    let _merchant = require_scope(cx, crate::ORDERS_WRITE).await?;
+    // Rate-limit hook: as for cancel, keyed on the merchant's user key.
+    transition(cx, id, Transition::Fulfil, Reader::Merchant).await
+}
+
+/// Reads the order, decides, and makes the transition in one batch with its event; then hands
+/// the event to the queue (a failed send is left to the outbox sweep).
+async fn transition(
+    cx: &mut Cx,
+    id: &str,
+    transition: Transition,
+    reader: Reader<'_>,
+) -> Result<Response, ApiError> {
+    let id = OrderId::parse(id).ok_or(ApiError::NotFound)?;
+    let db = crate::catalogue::store::database(&cx.env)?;
+    let order = store::find_as(&db, reader, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    match transition.decide(order.status) {
+        Step::Unchanged => return http::json(200, &order, PRIVATE_NO_STORE),
+        Step::Refused => return Err(transition.refusal()),
+        Step::Apply => {}
+    }
+    let event = EventBody::new(
+        transition.event(),
+        &id,
+        order.total_minor,
+        order.currency,
+        cx.now,
+    );
+    let made =
+        store::transition(&db, reader, &id, transition, &event, &random_id(), cx.now).await?;
+    if made {
+        super::events::publish(&cx.env, &[EventId::derive(&id, transition.event())]).await;
+        if transition == Transition::Cancel {
+            // Stock went back with a catalogue generation bump: this location's cached pages
+            // show it from the next read.
+            if let Ok(origin) = crate::catalogue::handlers::origin(cx) {
+                crate::catalogue::edge_cache::forget_generation(&origin).await;
+            }
+        }
+    }
+    // Another attempt may have won the race (the same transition, or the other one).
+    let order = store::find_as(&db, reader, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    match transition.decide(order.status) {
+        Step::Unchanged => http::json(200, &order, PRIVATE_NO_STORE),
+        Step::Refused => Err(transition.refusal()),
+        Step::Apply => Err(ApiError::Internal(
+            "order still confirmed after its transition batch".into(),
+        )),
+    }
 }
 
 /// One checkout attempt, after the claim.
@@ -227,6 +316,7 @@ impl Checkout<'_> {
             *wrote = true;
             match store::commit(&db, &new).await {
                 Ok(()) => {
+                    super::events::publish(&cx.env, &[new.event().0]).await;
                     if let Some(ms) = self.delay_after_write {
                         sleep(ms).await;
                     }
@@ -314,6 +404,8 @@ fn disposition(e: &ApiError) -> Disposition {
         | ApiError::InsufficientScope { .. }
         | ApiError::Forbidden(_)
         | ApiError::NotFound
+        | ApiError::OrderNotCancellable
+        | ApiError::OrderNotFulfillable
         | ApiError::MethodNotAllowed { .. }
         | ApiError::RequestInFlight { .. }
         | ApiError::PreconditionFailed

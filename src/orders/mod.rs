@@ -4,9 +4,12 @@
 //!
 //! - [`model`] (pure): order ids, the checkout body, the checkout plan, listing cursors.
 //! - [`store`] (edge): the D1 adapter — the atomic checkout batch and the reads.
-//! - [`handlers`] (edge): `POST /orders`, `GET /orders`, `GET /orders/{id}`; the checkout is
-//!   wrapped in an idempotency claim ([`crate::idempotency`]).
+//! - [`handlers`] (edge): `POST /orders`, `GET /orders`, `GET /orders/{id}`,
+//!   `POST /orders/{id}/cancel` and `/fulfilment`; the checkout is wrapped in an idempotency
+//!   claim ([`crate::idempotency`]).
+//! - [`events`] (edge): the order events' outbox handed to the `ORDER_EVENTS` queue.
 
+pub mod events;
 pub mod handlers;
 pub mod model;
 pub mod store;

@@ -245,13 +245,19 @@ pub struct Order {
     /// still has this version (never a cart the user has filled again since).
     #[serde(skip)]
     pub cart_version: u64,
+    /// The order's events and their delivery state: shown to the merchant only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventState>>,
 }
 
-/// An order's state. Checkout confirms at once (payment is out of scope).
+/// An order's state. Checkout confirms at once (payment is out of scope); a confirmed order is
+/// then either cancelled by its owner or fulfilled by the merchant, and stays so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Confirmed,
+    Cancelled,
+    Fulfilled,
 }
 
 impl OrderStatus {
@@ -259,12 +265,256 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Fulfilled => "fulfilled",
         }
     }
 
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
-        (text == "confirmed").then_some(Self::Confirmed)
+        [Self::Confirmed, Self::Cancelled, Self::Fulfilled]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// A change of an order's state after checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The owner cancels: stock goes back.
+    Cancel,
+    /// The merchant fulfils.
+    Fulfil,
+}
+
+/// What a transition does to an order in a given state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The order is confirmed: make the transition (one batch, with its event).
+    Apply,
+    /// The order already is in the target state: answer it unchanged.
+    Unchanged,
+    /// The order went the other way: refuse (409).
+    Refused,
+}
+
+impl Transition {
+    /// The state the transition leads to.
+    #[must_use]
+    pub fn target(self) -> OrderStatus {
+        match self {
+            Self::Cancel => OrderStatus::Cancelled,
+            Self::Fulfil => OrderStatus::Fulfilled,
+        }
+    }
+
+    /// The event the transition writes.
+    #[must_use]
+    pub fn event(self) -> EventType {
+        match self {
+            Self::Cancel => EventType::Cancelled,
+            Self::Fulfil => EventType::Fulfilled,
+        }
+    }
+
+    /// The decision from the order's current state.
+    #[must_use]
+    pub fn decide(self, current: OrderStatus) -> Step {
+        match (self, current) {
+            (_, OrderStatus::Confirmed) => Step::Apply,
+            (Self::Cancel, OrderStatus::Cancelled) | (Self::Fulfil, OrderStatus::Fulfilled) => {
+                Step::Unchanged
+            }
+            (Self::Cancel, OrderStatus::Fulfilled) | (Self::Fulfil, OrderStatus::Cancelled) => {
+                Step::Refused
+            }
+        }
+    }
+
+    /// The refusal of [`Step::Refused`].
+    #[must_use]
+    pub fn refusal(self) -> ApiError {
+        match self {
+            Self::Cancel => ApiError::OrderNotCancellable,
+            Self::Fulfil => ApiError::OrderNotFulfillable,
+        }
+    }
+}
+
+/// The type of an order event (the webhook body's `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventType {
+    #[serde(rename = "order.confirmed")]
+    Confirmed,
+    #[serde(rename = "order.cancelled")]
+    Cancelled,
+    #[serde(rename = "order.fulfilled")]
+    Fulfilled,
+}
+
+impl EventType {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "order.confirmed",
+            Self::Cancelled => "order.cancelled",
+            Self::Fulfilled => "order.fulfilled",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Confirmed, Self::Cancelled, Self::Fulfilled]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
+
+    /// The order's state the event announces.
+    #[must_use]
+    pub fn status(self) -> OrderStatus {
+        match self {
+            Self::Confirmed => OrderStatus::Confirmed,
+            Self::Cancelled => OrderStatus::Cancelled,
+            Self::Fulfilled => OrderStatus::Fulfilled,
+        }
+    }
+}
+
+/// An event id: `evt_` and 32 lower-case hex digits of a hash of (order id, type).
+///
+/// Deterministic: a retried checkout or a second cancel derives the same id, so the outbox's
+/// primary key holds at most one event of each type per order, and the webhook's `webhook-id`
+/// (the receivers' deduplication key) is the same on every delivery of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl EventId {
+    const PREFIX: &'static str = "evt_";
+    const HEX_LEN: usize = 32;
+
+    #[must_use]
+    pub fn derive(order: &OrderId, event: EventType) -> Self {
+        let digest = crate::hash::sha256_parts(&[
+            b"edgecart order event",
+            order.as_str().as_bytes(),
+            event.as_str().as_bytes(),
+        ]);
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            digest.get(..Self::HEX_LEN).unwrap_or(&digest)
+        ))
+    }
+
+    /// Parses a stored or queued id.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix(Self::PREFIX)?;
+        let ok = hex.len() == Self::HEX_LEN
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an event's delivery to the webhook stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Not yet answered 2xx (queued, retrying, or kept while no webhook is configured).
+    Pending,
+    /// The webhook answered 2xx.
+    Delivered,
+    /// Every attempt failed: the message went to the dead-letter queue.
+    Undelivered,
+}
+
+impl Delivery {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Undelivered => "undelivered",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Undelivered]
+            .into_iter()
+            .find(|d| d.as_str() == text)
+    }
+}
+
+/// An event of an order with its delivery state, as the merchant sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventState {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub event: EventType,
+    pub delivery: Delivery,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    /// The status of the last attempt's answer (none after a timeout or a refused connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+}
+
+/// An order event as the webhook body carries it (product.md, "order event").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventBody {
+    #[serde(rename = "type")]
+    pub event: EventType,
+    /// When the transition happened (RFC 3339).
+    pub timestamp: String,
+    pub data: EventData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventData {
+    pub id: OrderId,
+    pub status: OrderStatus,
+    pub total_minor: i64,
+    pub currency: Currency,
+}
+
+impl EventBody {
+    /// The event of `event` for an order, at `now`.
+    #[must_use]
+    pub fn new(
+        event: EventType,
+        order: &OrderId,
+        total_minor: i64,
+        currency: Currency,
+        now: UnixMillis,
+    ) -> Self {
+        Self {
+            event,
+            timestamp: now.to_rfc3339(),
+            data: EventData {
+                id: order.clone(),
+                status: event.status(),
+                total_minor,
+                currency,
+            },
+        }
+    }
+
+    /// The JSON text stored in the outbox and sent as the webhook body.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -482,6 +732,77 @@ mod tests {
     use super::*;
     use crate::cart::model::{PricedLine, Quantity};
     use crate::idempotency::key::IdempotencyKey;
+
+    #[test]
+    fn every_transition_from_every_state_is_decided() {
+        use OrderStatus::{Cancelled, Confirmed, Fulfilled};
+        use Transition::{Cancel, Fulfil};
+        assert_eq!(Cancel.decide(Confirmed), Step::Apply);
+        assert_eq!(Cancel.decide(Cancelled), Step::Unchanged);
+        assert_eq!(Cancel.decide(Fulfilled), Step::Refused);
+        assert_eq!(Fulfil.decide(Confirmed), Step::Apply);
+        assert_eq!(Fulfil.decide(Fulfilled), Step::Unchanged);
+        assert_eq!(Fulfil.decide(Cancelled), Step::Refused);
+        assert_eq!(Cancel.refusal(), ApiError::OrderNotCancellable);
+        assert_eq!(Fulfil.refusal(), ApiError::OrderNotFulfillable);
+        assert_eq!(Cancel.target(), Cancelled);
+        assert_eq!(Fulfil.event(), EventType::Fulfilled);
+    }
+
+    #[test]
+    fn statuses_and_event_types_round_trip() {
+        for s in [
+            OrderStatus::Confirmed,
+            OrderStatus::Cancelled,
+            OrderStatus::Fulfilled,
+        ] {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(OrderStatus::parse("shipped"), None);
+        for t in [
+            EventType::Confirmed,
+            EventType::Cancelled,
+            EventType::Fulfilled,
+        ] {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+            assert_eq!(t.as_str(), format!("order.{}", t.status().as_str()));
+        }
+    }
+
+    #[test]
+    fn event_ids_are_deterministic_per_order_and_type() {
+        let order = OrderId(format!("ord_{}", "a".repeat(32)));
+        let other = OrderId(format!("ord_{}", "b".repeat(32)));
+        let id = EventId::derive(&order, EventType::Cancelled);
+        assert_eq!(id, EventId::derive(&order, EventType::Cancelled));
+        assert_ne!(id, EventId::derive(&order, EventType::Confirmed));
+        assert_ne!(id, EventId::derive(&other, EventType::Cancelled));
+        assert_eq!(id.as_str().len(), 36);
+        assert_eq!(EventId::parse(id.as_str()), Some(id));
+        assert_eq!(EventId::parse("evt_xyz"), None);
+    }
+
+    #[test]
+    fn the_event_body_has_the_contract_shape() {
+        let order = OrderId(format!("ord_{}", "c".repeat(32)));
+        let eur = Currency::parse("EUR").unwrap_or_else(|_| unreachable!());
+        let body = EventBody::new(
+            EventType::Confirmed,
+            &order,
+            2500,
+            eur,
+            UnixMillis(1_796_630_460_000),
+        );
+        let v: serde_json::Value = serde_json::from_str(&body.to_json()).unwrap_or_default();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "type": "order.confirmed",
+                "timestamp": "2026-12-07T08:01:00Z",
+                "data": {"id": order.as_str(), "status": "confirmed", "total_minor": 2500, "currency": "EUR"}
+            })
+        );
+    }
 
     fn sku(s: &str) -> Sku {
         Sku::parse(s).unwrap()

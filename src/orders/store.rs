@@ -24,7 +24,8 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 use super::model::{
-    Cursor, Email, Order, OrderId, OrderLine, OrderStatus, PageQuery, Plan, ShippingAddress,
+    Cursor, Delivery, Email, EventBody, EventId, EventState, EventType, Order, OrderId, OrderLine,
+    OrderStatus, PageQuery, Plan, ShippingAddress, Transition,
 };
 use crate::catalogue::model::{Currency, Sku};
 use crate::http::{problem::ApiError, unavailable};
@@ -64,7 +65,23 @@ impl NewOrder<'_> {
             shipping_address: self.shipping_address.cloned(),
             created_ms: self.created_at.0,
             cart_version: self.cart_version,
+            events: None,
         }
+    }
+
+    /// The `order.confirmed` event the checkout batch writes.
+    #[must_use]
+    pub fn event(&self) -> (EventId, EventBody) {
+        (
+            EventId::derive(self.id, EventType::Confirmed),
+            EventBody::new(
+                EventType::Confirmed,
+                self.id,
+                self.plan.total_minor,
+                self.plan.currency,
+                self.created_at,
+            ),
+        )
     }
 }
 
@@ -131,6 +148,18 @@ fn commit_statements(
             text(order.cart_id),
         ],
     )?);
+    // The outbox: the `order.confirmed` event, in the same transaction as the order. Its id is
+    // derived from the order id, and the order id's primary key already refuses a second
+    // checkout of the same record, so a retried checkout cannot write it twice.
+    let (event_id, event) = order.event();
+    statements.push(insert_event_statement(
+        db,
+        &event_id,
+        order.id,
+        &event,
+        "checkout",
+        order.created_at,
+    )?);
     for (position, line) in plan.lines.iter().enumerate() {
         statements.push(bind(
             db.prepare(format!(
@@ -190,6 +219,24 @@ pub async fn cart_checked_out(
     Ok(n.as_f64().is_some_and(|n| n > 0.0))
 }
 
+/// Whose orders a lookup may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader<'a> {
+    /// The owner (by user key): another user's order reads like a missing one.
+    Owner(&'a str),
+    /// The merchant (`orders:write`): any order, by id only.
+    Merchant,
+}
+
+impl Reader<'_> {
+    fn user_key(self) -> JsValue {
+        match self {
+            Self::Owner(key) => text(key),
+            Self::Merchant => JsValue::NULL,
+        }
+    }
+}
+
 /// The caller's order `id`, or `None` (also when it is someone else's).
 ///
 /// # Errors
@@ -199,22 +246,190 @@ pub async fn find(
     user_key: &str,
     id: &OrderId,
 ) -> Result<Option<Order>, ApiError> {
+    find_as(db, Reader::Owner(user_key), id).await
+}
+
+/// Order `id` as `reader` may see it, or `None`.
+///
+/// # Errors
+/// 503 when D1 fails; 500 when a stored row does not parse.
+pub async fn find_as(
+    db: &D1Database,
+    reader: Reader<'_>,
+    id: &OrderId,
+) -> Result<Option<Order>, ApiError> {
     let orders = bind(
         db.prepare(format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1 AND user_key = ?2"
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1 AND (?2 IS NULL OR user_key = ?2)"
         )),
-        &[text(id.as_str()), text(user_key)],
+        &[text(id.as_str()), reader.user_key()],
     )?;
     let lines = bind(
         db.prepare(format!(
             "SELECT {LINE_COLUMNS} FROM order_lines
-             WHERE order_id = (SELECT id FROM orders WHERE id = ?1 AND user_key = ?2)
+             WHERE order_id = (SELECT id FROM orders WHERE id = ?1 AND (?2 IS NULL OR user_key = ?2))
              ORDER BY position"
         )),
-        &[text(id.as_str()), text(user_key)],
+        &[text(id.as_str()), reader.user_key()],
     )?;
     let mut orders = read_orders(db, orders, lines).await?;
     Ok(orders.pop())
+}
+
+/// Makes `transition` of a confirmed order in one batch, with its event (the outbox):
+///
+/// 1. `UPDATE orders SET status = target WHERE id AND status = 'confirmed'` (and the owner, for
+///    a cancel): of two attempts at once, D1 runs one batch after the other, so only one
+///    changes the row;
+/// 2. insert the event stamped with this attempt's `attempt`, only if the order now has the
+///    target status, ignoring an existing event of the same id (the other attempt's);
+/// 3. for a cancel, return each line's quantity to its product (a product deleted since gets
+///    nothing back) and bump the catalogue generation, only if the event carries this
+///    attempt's stamp, i.e. only in the batch that made the transition.
+///
+/// Returns whether this attempt made the transition.
+///
+/// # Errors
+/// 503 when D1 fails (nothing or everything was written).
+pub async fn transition(
+    db: &D1Database,
+    reader: Reader<'_>,
+    id: &OrderId,
+    transition: Transition,
+    event: &EventBody,
+    attempt: &str,
+    now: crate::time::UnixMillis,
+) -> Result<bool, ApiError> {
+    let target = transition.target().as_str();
+    let event_id = EventId::derive(id, transition.event());
+    let mut statements = vec![
+        bind(
+            db.prepare(
+                "UPDATE orders SET status = ?3
+                 WHERE id = ?1 AND (?2 IS NULL OR user_key = ?2) AND status = 'confirmed'",
+            ),
+            &[text(id.as_str()), reader.user_key(), text(target)],
+        )?,
+        bind(
+            db.prepare(
+                "INSERT INTO order_events (id, order_id, type, body, attempt, created_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE EXISTS (SELECT 1 FROM orders WHERE id = ?2 AND status = ?7)
+                 ON CONFLICT (id) DO NOTHING",
+            ),
+            &[
+                text(event_id.as_str()),
+                text(id.as_str()),
+                text(transition.event().as_str()),
+                text(&event.to_json()),
+                text(attempt),
+                uint(now.0),
+                text(target),
+            ],
+        )?,
+    ];
+    match transition {
+        Transition::Cancel => {
+            statements.push(bind(
+                db.prepare(
+                    "UPDATE products SET stock = stock + (
+                        SELECT sum(l.quantity) FROM order_lines l
+                        WHERE l.order_id = ?1 AND l.sku = products.sku
+                     )
+                     WHERE sku IN (SELECT sku FROM order_lines WHERE order_id = ?1)
+                       AND EXISTS (SELECT 1 FROM order_events WHERE id = ?2 AND attempt = ?3)",
+                ),
+                &[text(id.as_str()), text(event_id.as_str()), text(attempt)],
+            )?);
+            statements.push(crate::catalogue::store::bump_generation_statement(db));
+        }
+        Transition::Fulfil => {}
+    }
+    let results = crate::d1::batch(db, statements)
+        .await
+        .map_err(|e| unavailable("d1 order transition batch", &e))?;
+    if let Some(failed) = results.iter().find(|r| !r.success()) {
+        return Err(ApiError::Internal(format!(
+            "order transition batch: {}",
+            failed.error().unwrap_or_default()
+        )));
+    }
+    Ok(results.first().is_some_and(|r| r.changes() > 0))
+}
+
+/// The events of an order, oldest first, with their delivery state (for the merchant).
+///
+/// # Errors
+/// 503 when D1 fails; 500 when a stored row does not parse.
+pub async fn events_of(db: &D1Database, id: &OrderId) -> Result<Vec<EventState>, ApiError> {
+    let statement = bind(
+        db.prepare(
+            "SELECT id, type, delivery, attempts, created_at, delivered_at, last_status
+             FROM order_events WHERE order_id = ?1 ORDER BY created_at, id",
+        ),
+        &[text(id.as_str())],
+    )?;
+    let rows: Vec<EventRow> = crate::d1::all(&statement)
+        .await
+        .map_err(|e| unavailable("d1 read order events", &e))?
+        .results()
+        .map_err(|_| ApiError::Internal("decode order event rows failed".into()))?;
+    rows.into_iter().map(EventRow::into_state).collect()
+}
+
+#[derive(Deserialize)]
+struct EventRow {
+    id: String,
+    #[serde(rename = "type")]
+    event: String,
+    delivery: String,
+    attempts: u32,
+    created_at: u64,
+    delivered_at: Option<u64>,
+    last_status: Option<u16>,
+}
+
+impl EventRow {
+    fn into_state(self) -> Result<EventState, ApiError> {
+        let bad =
+            |what: &str| ApiError::Internal(format!("stored order event has an invalid {what}"));
+        Ok(EventState {
+            id: EventId::parse(&self.id).ok_or_else(|| bad("id"))?,
+            event: EventType::parse(&self.event).ok_or_else(|| bad("type"))?,
+            delivery: Delivery::parse(&self.delivery).ok_or_else(|| bad("delivery"))?,
+            attempts: self.attempts,
+            created_at: crate::time::UnixMillis(self.created_at).to_rfc3339(),
+            delivered_at: self
+                .delivered_at
+                .map(|ms| crate::time::UnixMillis(ms).to_rfc3339()),
+            last_status: self.last_status,
+        })
+    }
+}
+
+/// The statement that writes an event into the outbox.
+fn insert_event_statement(
+    db: &D1Database,
+    id: &EventId,
+    order: &OrderId,
+    event: &EventBody,
+    attempt: &str,
+    now: UnixMillis,
+) -> Result<D1PreparedStatement, ApiError> {
+    bind(
+        db.prepare(
+            "INSERT INTO order_events (id, order_id, type, body, attempt, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        ),
+        &[
+            text(id.as_str()),
+            text(order.as_str()),
+            text(event.event.as_str()),
+            text(&event.to_json()),
+            text(attempt),
+            uint(now.0),
+        ],
+    )
 }
 
 /// A page of the caller's orders, newest first, and the cursor of the next page.
@@ -330,6 +545,7 @@ impl OrderRow {
                 .map_err(ApiError::Internal)?,
             created_ms: self.created_at,
             cart_version: self.cart_version,
+            events: None,
         })
     }
 }
