@@ -100,6 +100,16 @@ pub struct Config {
     pub idempotency_lease_seconds: u64,
     pub idempotency_retention_seconds: u64,
     pub log_requests: RequestLog,
+    /// Where order events are delivered; `None` → events are kept, not delivered.
+    pub order_webhook_url: Option<String>,
+    /// `whsec_…` (Standard Webhooks): the key signing each delivery, validated here.
+    pub order_webhook_secret: Option<Secret>,
+    /// How long a delivery waits for the webhook's answer.
+    pub order_webhook_timeout_seconds: u64,
+    /// The first retry's delay; each further retry doubles it (capped at an hour).
+    pub order_webhook_retry_base_seconds: u64,
+    /// The outbox sweep re-sends a pending event nobody touched for this long.
+    pub order_events_sweep_after_seconds: u64,
 }
 
 /// A variable that is present but unusable.
@@ -125,10 +135,10 @@ impl From<ConfigError> for crate::http::problem::ApiError {
 }
 
 /// Names of the secrets (read with `Env::secret`, never listed in `wrangler.toml`).
-pub const SECRET_NAMES: [&str; 2] = ["DEV_TOKEN_KEY", "GUEST_TOKEN_KEY"];
+pub const SECRET_NAMES: [&str; 3] = ["DEV_TOKEN_KEY", "GUEST_TOKEN_KEY", "ORDER_WEBHOOK_SECRET"];
 
 /// Names of the plain variables.
-pub const VAR_NAMES: [&str; 22] = [
+pub const VAR_NAMES: [&str; 26] = [
     "ENVIRONMENT",
     "JWT_ISSUER",
     "JWT_AUDIENCE",
@@ -151,6 +161,10 @@ pub const VAR_NAMES: [&str; 22] = [
     "IDEMPOTENCY_LEASE_SECONDS",
     "IDEMPOTENCY_RETENTION_SECONDS",
     "LOG_REQUESTS",
+    "ORDER_WEBHOOK_URL",
+    "ORDER_WEBHOOK_TIMEOUT_SECONDS",
+    "ORDER_WEBHOOK_RETRY_BASE_SECONDS",
+    "ORDER_EVENTS_SWEEP_AFTER_SECONDS",
 ];
 
 impl Config {
@@ -187,7 +201,20 @@ impl Config {
         };
         let jwt_jwks_url = get("JWT_JWKS_URL");
         if let Some(url) = &jwt_jwks_url {
-            check_jwks_url(url, environment)?;
+            check_url("JWT_JWKS_URL", url, environment)?;
+        }
+        let order_webhook_url = get("ORDER_WEBHOOK_URL");
+        if let Some(url) = &order_webhook_url {
+            check_url("ORDER_WEBHOOK_URL", url, environment)?;
+        }
+        let order_webhook_secret = get("ORDER_WEBHOOK_SECRET");
+        if let Some(secret) = &order_webhook_secret {
+            if crate::orders::webhook::SigningKey::parse(secret).is_none() {
+                return Err(err(
+                    "ORDER_WEBHOOK_SECRET",
+                    "expected `whsec_` and a base64 key of 24 to 64 bytes",
+                ));
+            }
         }
         let cart_ttl_seconds = number(&get, "CART_TTL_SECONDS", 2_592_000, 60, 31_536_000)?;
         Ok(Self {
@@ -260,6 +287,29 @@ impl Config {
                 2_592_000,
             )?,
             log_requests,
+            order_webhook_url,
+            order_webhook_secret: order_webhook_secret.map(Secret::new),
+            order_webhook_timeout_seconds: number(
+                &get,
+                "ORDER_WEBHOOK_TIMEOUT_SECONDS",
+                10,
+                1,
+                30,
+            )?,
+            order_webhook_retry_base_seconds: number(
+                &get,
+                "ORDER_WEBHOOK_RETRY_BASE_SECONDS",
+                30,
+                0,
+                3600,
+            )?,
+            order_events_sweep_after_seconds: number(
+                &get,
+                "ORDER_EVENTS_SWEEP_AFTER_SECONDS",
+                600,
+                0,
+                86_400,
+            )?,
         })
     }
 
@@ -314,7 +364,11 @@ fn number(
     Ok(value)
 }
 
-fn check_jwks_url(url: &str, environment: Environment) -> Result<(), ConfigError> {
+fn check_url(
+    variable: &'static str,
+    url: &str,
+    environment: Environment,
+) -> Result<(), ConfigError> {
     // Userinfo (`user@host`) is refused everywhere: `http://localhost:80@evil.example/` would
     // pass a prefix check for loopback while naming evil.example, and a key server needs no
     // credentials in its URL.
@@ -326,7 +380,7 @@ fn check_jwks_url(url: &str, environment: Environment) -> Result<(), ConfigError
         .unwrap_or_default();
     if authority.contains('@') {
         return Err(err(
-            "JWT_JWKS_URL",
+            variable,
             "must not contain user information (`@`) in the host part",
         ));
     }
@@ -344,7 +398,7 @@ fn check_jwks_url(url: &str, environment: Environment) -> Result<(), ConfigError
         return Ok(());
     }
     Err(err(
-        "JWT_JWKS_URL",
+        variable,
         "must be an https URL (loopback http only when ENVIRONMENT=development)",
     ))
 }
@@ -452,6 +506,43 @@ mod tests {
             parse(&[("LOG_REQUESTS", "all")]).unwrap().log_requests,
             RequestLog::All
         );
+    }
+
+    #[test]
+    fn the_webhook_url_is_https_except_loopback_in_development_and_the_secret_is_whsec() {
+        let dev = ("ENVIRONMENT", "development");
+        assert!(parse(&[("ORDER_WEBHOOK_URL", "https://hooks.example/edgecart")]).is_ok());
+        let e = parse(&[("ORDER_WEBHOOK_URL", "http://127.0.0.1:9000/")]).err();
+        assert_eq!(e.map(|e| e.variable), Some("ORDER_WEBHOOK_URL"));
+        assert!(parse(&[("ORDER_WEBHOOK_URL", "http://127.0.0.1:9000/"), dev]).is_ok());
+        assert!(parse(&[("ORDER_WEBHOOK_URL", "http://hooks.example/"), dev]).is_err());
+        assert!(parse(&[("ORDER_WEBHOOK_URL", "http://127.0.0.1@evil.example/"), dev]).is_err());
+        let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let c = parse(&[("ORDER_WEBHOOK_SECRET", good)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.order_webhook_secret.map(|s| s.expose().to_owned()),
+            Some(good.to_owned())
+        );
+        for bad in [
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_",
+            "whsec_!!!!",
+            "whsec_c2hvcnQ=",
+        ] {
+            let e = parse(&[("ORDER_WEBHOOK_SECRET", bad)]).err();
+            assert_eq!(
+                e.as_ref().map(|e| e.variable),
+                Some("ORDER_WEBHOOK_SECRET"),
+                "{bad}"
+            );
+            assert!(bad.len() < 8 || !e.map(|e| e.reason).unwrap_or_default().contains(bad));
+        }
+        let c = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.order_webhook_url, None);
+        assert_eq!(c.order_webhook_timeout_seconds, 10);
+        assert_eq!(c.order_webhook_retry_base_seconds, 30);
+        assert_eq!(c.order_events_sweep_after_seconds, 600);
+        assert!(parse(&[("ORDER_WEBHOOK_TIMEOUT_SECONDS", "0")]).is_err());
     }
 
     #[test]

@@ -23,9 +23,14 @@
 // not per request).
 import Entrypoint, { IdempotencyStore } from './index.js';
 
-const { edgecartFetch, scheduled: rustScheduled } = Entrypoint.prototype;
+const { edgecartFetch, scheduled: rustScheduled, queue: rustQueue } = Entrypoint.prototype;
 const initState = globalThis.__worker_init_state;
-if (typeof edgecartFetch !== 'function' || typeof rustScheduled !== 'function' || typeof initState !== 'object') {
+if (
+  typeof edgecartFetch !== 'function' ||
+  typeof rustScheduled !== 'function' ||
+  typeof rustQueue !== 'function' ||
+  typeof initState !== 'object'
+) {
   // A worker-build or worker crate that changed its output shape: fail at deploy/start, not
   // per request.
   throw new Error('edgecart entry: build/index.js does not expose the handlers and init state it wraps');
@@ -44,6 +49,11 @@ export default {
   scheduled(controller, env, ctx) {
     if (aborted()) return new Entrypoint(ctx, env).scheduled(controller);
     return rustScheduled.call({ env, ctx }, controller);
+  },
+  // The ORDER_EVENTS consumer and its dead-letter queue's (src/orders/delivery.rs).
+  queue(batch, env, ctx) {
+    if (aborted()) return new Entrypoint(ctx, env).queue(batch);
+    return rustQueue.call({ env, ctx }, batch);
   },
 };
 

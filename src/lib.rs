@@ -54,11 +54,24 @@ fn start() {
     runtime::prefer_promise_jobs();
 }
 
-/// The hourly cron (`[triggers]` in `wrangler.toml`): collects expired idempotency records of
-/// the D1 backend. (Durable Object records are collected by the object's own alarm.)
+/// The crons (`[triggers]` in `wrangler.toml`): re-send order events the queue never got (the
+/// outbox sweep), and collect expired idempotency records of the D1 backend. (Durable Object
+/// records are collected by the object's own alarm.)
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    orders::delivery::sweep(&env).await;
     idempotency::cleanup::run(&env).await;
+}
+
+/// The `ORDER_EVENTS` consumer and its dead-letter queue's (`src/orders/delivery.rs`).
+#[event(queue)]
+async fn order_events(
+    batch: worker::MessageBatch<wasm_bindgen::JsValue>,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<()> {
+    orders::delivery::consume(&batch, &env).await;
+    Ok(())
 }
 
 /// The fetch handler as the worker crate exports it. `src/entry.mjs` calls it only for the

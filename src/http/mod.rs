@@ -124,15 +124,7 @@ impl Cx {
             self.config = CONFIG.with(|c| c.borrow().clone());
         }
         if self.config.is_none() {
-            let env = &self.env;
-            let parsed = Config::from_lookup(|name| {
-                if crate::config::SECRET_NAMES.contains(&name) {
-                    env.secret(name).ok().map(|s| s.to_string())
-                } else {
-                    env.var(name).ok().map(|v| v.to_string())
-                }
-            })?;
-            let parsed = Rc::new(parsed);
+            let parsed = Rc::new(config_of(&self.env)?);
             CONFIG.with(|c| *c.borrow_mut() = Some(Rc::clone(&parsed)));
             self.config = Some(parsed);
         }
@@ -354,6 +346,21 @@ struct LogLine<'a> {
     problem: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+}
+
+/// Parses the configuration from the worker's bindings (variables and secrets), outside a
+/// request too (the queue consumer, the cron).
+///
+/// # Errors
+/// [`ApiError::Misconfigured`] naming the variable that cannot be used.
+pub fn config_of(env: &Env) -> Result<Config, ApiError> {
+    Ok(Config::from_lookup(|name| {
+        if crate::config::SECRET_NAMES.contains(&name) {
+            env.secret(name).ok().map(|s| s.to_string())
+        } else {
+            env.var(name).ok().map(|v| v.to_string())
+        }
+    })?)
 }
 
 /// Writes one log line about an event outside the request line (a failed probe, a release

@@ -22,24 +22,29 @@ pub struct EventMessage {
 }
 
 /// Sends the events' ids to the queue, awaited (a response after it means the queue has
-/// them). Never fails the request: the D1 commit already happened, and the sweep re-sends.
-pub async fn publish(env: &Env, ids: &[EventId]) {
+/// them); whether it did. Never fails the request: the D1 commit already happened, and the
+/// sweep re-sends.
+pub async fn publish(env: &Env, ids: &[EventId]) -> bool {
     if ids.is_empty() {
-        return;
+        return true;
     }
     let queue = match env.queue(QUEUE_BINDING) {
         Ok(queue) => queue,
         Err(e) => {
             log_send_failure("no queue binding", &e.to_string());
-            return;
+            return false;
         }
     };
     let messages: Vec<EventMessage> = ids
         .iter()
         .map(|id| EventMessage { id: id.clone() })
         .collect();
-    if let Err(e) = queue.send_batch(messages).await {
-        log_send_failure("queue send failed", &e.to_string());
+    match queue.send_batch(messages).await {
+        Ok(()) => true,
+        Err(e) => {
+            log_send_failure("queue send failed", &e.to_string());
+            false
+        }
     }
 }
 

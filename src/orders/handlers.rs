@@ -237,7 +237,7 @@ async fn transition(
     let made =
         store::transition(&db, reader, &id, transition, &event, &random_id(), cx.now).await?;
     if made {
-        super::events::publish(&cx.env, &[EventId::derive(&id, transition.event())]).await;
+        let _ = super::events::publish(&cx.env, &[EventId::derive(&id, transition.event())]).await;
         if transition == Transition::Cancel {
             // Stock went back with a catalogue generation bump: this location's cached pages
             // show it from the next read.
@@ -316,7 +316,7 @@ impl Checkout<'_> {
             *wrote = true;
             match store::commit(&db, &new).await {
                 Ok(()) => {
-                    super::events::publish(&cx.env, &[new.event().0]).await;
+                    let _ = super::events::publish(&cx.env, &[new.event().0]).await;
                     if let Some(ms) = self.delay_after_write {
                         sleep(ms).await;
                     }

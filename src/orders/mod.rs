@@ -9,7 +9,9 @@
 //!   claim ([`crate::idempotency`]).
 //! - [`events`] (edge): the order events' outbox handed to the `ORDER_EVENTS` queue.
 
+pub mod delivery;
 pub mod events;
 pub mod handlers;
 pub mod model;
 pub mod store;
+pub mod webhook;

@@ -407,6 +407,168 @@ impl EventRow {
     }
 }
 
+/// An outbox row as the consumer needs it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxEvent {
+    pub id: String,
+    pub body: String,
+    pub delivery: String,
+}
+
+/// The outbox row of event `id`, or `None`.
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn outbox_event(db: &D1Database, id: &EventId) -> Result<Option<OutboxEvent>, ApiError> {
+    let statement = bind(
+        db.prepare("SELECT id, body, delivery FROM order_events WHERE id = ?1"),
+        &[text(id.as_str())],
+    )?;
+    crate::d1::first(&statement)
+        .await
+        .map_err(|e| unavailable("d1 read outbox event", &e))
+}
+
+/// Counts a delivery attempt before it is made (a crash during it still counts) and marks the
+/// event touched; returns the attempts so far.
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn record_attempt(
+    db: &D1Database,
+    id: &EventId,
+    now: UnixMillis,
+) -> Result<u32, ApiError> {
+    let statement = bind(
+        db.prepare(
+            "UPDATE order_events SET attempts = attempts + 1, touched_at = ?2
+             WHERE id = ?1 RETURNING attempts",
+        ),
+        &[text(id.as_str()), uint(now.0)],
+    )?;
+    let n = crate::d1::first_column(&statement, "attempts")
+        .await
+        .map_err(|e| unavailable("d1 count delivery attempt", &e))?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(n.as_f64()
+        .map_or(1, |n| n.clamp(1.0, f64::from(u32::MAX)) as u32))
+}
+
+/// Records the answer of an attempt: delivered (2xx) or still pending, with its status
+/// (`None` after a timeout or a failed connection). A delivered event stays delivered.
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn record_answer(
+    db: &D1Database,
+    id: &EventId,
+    delivered: bool,
+    status: Option<u16>,
+    now: UnixMillis,
+) -> Result<(), ApiError> {
+    let status = status.map_or(JsValue::NULL, |s| uint(u64::from(s)));
+    let statement = if delivered {
+        bind(
+            db.prepare(
+                "UPDATE order_events SET delivery = 'delivered', delivered_at = ?2, last_status = ?3
+                 WHERE id = ?1",
+            ),
+            &[text(id.as_str()), uint(now.0), status],
+        )?
+    } else {
+        bind(
+            db.prepare(
+                "UPDATE order_events SET last_status = ?2 WHERE id = ?1 AND delivery <> 'delivered'",
+            ),
+            &[text(id.as_str()), status],
+        )?
+    };
+    crate::d1::run(&statement)
+        .await
+        .map(|_| ())
+        .map_err(|e| unavailable("d1 record delivery answer", &e))
+}
+
+/// Marks a pending event undelivered (its message reached the dead-letter queue); a delivered
+/// one (a duplicate message succeeded) stays delivered. Returns whether it changed.
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn mark_undelivered(
+    db: &D1Database,
+    id: &EventId,
+    now: UnixMillis,
+) -> Result<bool, ApiError> {
+    let statement = bind(
+        db.prepare(
+            "UPDATE order_events SET delivery = 'undelivered', touched_at = ?2
+             WHERE id = ?1 AND delivery = 'pending'",
+        ),
+        &[text(id.as_str()), uint(now.0)],
+    )?;
+    crate::d1::run(&statement)
+        .await
+        .map(|o| o.changes() > 0)
+        .map_err(|e| unavailable("d1 mark event undelivered", &e))
+}
+
+/// Up to `limit` pending events nobody touched since `before` (never sent, a lost send, a lost
+/// message), oldest first.
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn stale_pending_events(
+    db: &D1Database,
+    before: UnixMillis,
+    limit: u32,
+) -> Result<Vec<EventId>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let statement = bind(
+        db.prepare(
+            "SELECT id FROM order_events
+             WHERE delivery = 'pending' AND coalesce(touched_at, created_at) <= ?1
+             ORDER BY created_at, id LIMIT ?2",
+        ),
+        &[uint(before.0), uint(u64::from(limit))],
+    )?;
+    let rows: Vec<Row> = crate::d1::all(&statement)
+        .await
+        .map_err(|e| unavailable("d1 read stale events", &e))?
+        .results()
+        .map_err(|_| ApiError::Internal("decode stale event rows failed".into()))?;
+    Ok(rows.iter().filter_map(|r| EventId::parse(&r.id)).collect())
+}
+
+/// Marks events touched (just handed to the queue by the sweep).
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn touch_events(
+    db: &D1Database,
+    ids: &[EventId],
+    now: UnixMillis,
+) -> Result<(), ApiError> {
+    let statements = ids
+        .iter()
+        .map(|id| {
+            bind(
+                db.prepare("UPDATE order_events SET touched_at = ?2 WHERE id = ?1"),
+                &[text(id.as_str()), uint(now.0)],
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if statements.is_empty() {
+        return Ok(());
+    }
+    crate::d1::batch(db, statements)
+        .await
+        .map(|_| ())
+        .map_err(|e| unavailable("d1 touch events", &e))
+}
+
 /// The statement that writes an event into the outbox.
 fn insert_event_statement(
     db: &D1Database,

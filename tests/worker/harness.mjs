@@ -128,7 +128,7 @@ function ratelimitOptions(overrides = {}) {
   return all;
 }
 
-function options({ port, persist, vars, logs, inspectorPort, without = [], ratelimits }) {
+function options({ port, persist, vars, logs, inspectorPort, without = [], ratelimits, queues }) {
   const collect = (stream) => {
     let buf = '';
     stream.on('data', (chunk) => {
@@ -153,7 +153,23 @@ function options({ port, persist, vars, logs, inspectorPort, without = [], ratel
       collect(stderr);
     },
     ...persistOptions(persist),
-    workers: [withoutBindings(edgecartWorker({ vars, ratelimits }), without)],
+    workers: [withoutBindings(edgecartWorker({ vars, ratelimits, queues }), without)],
+  };
+}
+
+/**
+ * The ORDER_EVENTS queue as wrangler.toml declares it (producer, consumer with its dead-letter
+ * queue, and the dead-letter queue's consumer), with test-sized timings: batches flush after
+ * `maxBatchTimeout` seconds, a message is tried `maxRetries + 1` times. Retry delays come from
+ * the worker (ORDER_WEBHOOK_RETRY_BASE_SECONDS), `retryDelay` is only the default.
+ */
+export function orderEventQueues({ maxBatchSize = 10, maxBatchTimeout = 0.05, maxRetries = 3, retryDelay = 0 } = {}) {
+  return {
+    queueProducers: { ORDER_EVENTS: { queueName: 'order-events' } },
+    queueConsumers: {
+      'order-events': { maxBatchSize, maxBatchTimeout, maxRetries, deadLetterQueue: 'order-events-dlq', retryDelay },
+      'order-events-dlq': { maxBatchSize, maxBatchTimeout, maxRetries: 3, retryDelay },
+    },
   };
 }
 
@@ -164,6 +180,7 @@ function withoutBindings(worker, names) {
     ...Object.keys(worker.d1Databases),
     ...Object.keys(worker.durableObjects),
     ...Object.keys(worker.ratelimits),
+    ...Object.keys(worker.queueProducers ?? {}),
   ];
   for (const name of names) if (!known.includes(name)) throw new Error(`no binding ${name} to leave out (${known})`);
   const drop = (group) =>
@@ -174,6 +191,7 @@ function withoutBindings(worker, names) {
     d1Databases: drop(worker.d1Databases),
     durableObjects: drop(worker.durableObjects),
     ratelimits: drop(worker.ratelimits),
+    queueProducers: drop(worker.queueProducers),
   };
 }
 
@@ -190,14 +208,16 @@ export function persistOptions(persist) {
 /**
  * edgecart's worker as wrangler.toml declares it: the built module and its wasm, the CARTS,
  * DB and IDEMPOTENCY bindings, the rate limits (wrangler.toml's `[[ratelimits]]`, or
- * `ratelimits` in Miniflare's shape), the edge cache and (by default) the static assets of
- * public/. The one place the tests and the benches take this shape from.
+ * `ratelimits` in Miniflare's shape), the ORDER_EVENTS queue, the edge cache and (by
+ * default) the static assets of public/. The one place the tests and the benches take
+ * this shape from.
  */
 export function edgecartWorker({
   vars,
   scriptPath = join(ROOT, 'build', 'entry.mjs'),
   assets = true,
   ratelimits = wranglerRatelimits(),
+  queues = orderEventQueues(),
 }) {
   return {
     name: 'edgecart',
@@ -216,6 +236,7 @@ export function edgecartWorker({
     durableObjects: { IDEMPOTENCY: { className: 'IdempotencyStore', useSQLite: true } },
     // Miniflare simulates the Rate Limiting binding: fixed windows aligned to the clock.
     ratelimits,
+    ...queues,
     ...(assets
       ? {
           assets: {
@@ -232,22 +253,24 @@ export function edgecartWorker({
 
 /**
  * Starts the built worker. `vars` override the defaults (development mode with a fresh ES256
- * dev key, issuer https://edgecart.test, audience edgecart). `migrations: false` skips D1
+ * dev key, issuer https://edgecart.test, audience edgecart). `queues` sets the ORDER_EVENTS
+ * queue's test timings (`orderEventQueues`). `migrations: false` skips D1
  * migrations. `inspect: true` opens the V8 inspector, for `collectGarbage()`. `without: ['DB']`
  * leaves those KV, D1, Durable Object or rate-limit bindings out. `ratelimits:
  * { WRITE_LIMITER: { limit: 5, period: 10 } }` overrides wrangler.toml's limits. Returns { url, port,
  * persist, vars, logs, mf, fetch, collectGarbage, restart, stop }; `logs` holds
  * the worker's console lines.
  */
-export async function startWorker({ vars = {}, migrations = true, persist, inspect = false, without = [], ratelimits = {} } = {}) {
+export async function startWorker({ vars = {}, migrations = true, persist, inspect = false, without = [], ratelimits = {}, queues } = {}) {
   const limits = ratelimitOptions(ratelimits);
+  const queueOptions = orderEventQueues(queues);
   const port = await freePort();
   const inspectorPort = inspect ? await freePort() : undefined;
   const dir = persist ?? (await mkdtemp(join(tmpdir(), 'edgecart-test-')));
   const allVars = { ...(await devKeyVars()), ...vars };
   for (const [k, v] of Object.entries(allVars)) if (v === undefined) delete allVars[k];
   const logs = [];
-  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits }));
+  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits, queues: queueOptions }));
   const url = (await mf.ready).toString().replace(/\/$/, '');
   if (migrations && !persist && !without.includes('DB')) await migrate(await mf.getD1Database('DB'));
   const w = {
@@ -297,9 +320,14 @@ export async function startWorker({ vars = {}, migrations = true, persist, inspe
         ins.close();
       }
     },
+    /** Runs the worker's scheduled handler once (the crons: the outbox sweep, the cleanup). */
+    async scheduled() {
+      const worker = await mf.getWorker();
+      return worker.scheduled({ cron: '*/5 * * * *' });
+    },
     async restart() {
       await mf.dispose();
-      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits }));
+      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits, queues: queueOptions }));
       await mf.ready;
     },
     async stop({ keepState = false } = {}) {
