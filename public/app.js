@@ -503,14 +503,47 @@ $('checkout').addEventListener('click', () => {
 
 // ---------------------------------------------------------------------------------- orders
 
+const STATUS_TEXT = { confirmed: 'Confirmed', cancelled: 'Cancelled', fulfilled: 'Fulfilled' };
+
 function orderItem(o) {
   const items = o.items.map((l) => `${l.quantity} × ${l.name}`).join(', ');
-  return el('li', { class: 'order', data: { id: o.id } },
+  // An order can be cancelled while it is confirmed (not once it is fulfilled or cancelled).
+  const cancel = o.status === 'confirmed'
+    ? el('button', { type: 'button', class: 'cancel', on: { click: (e) => cancelOrder(o, e.currentTarget) } }, 'Cancel')
+    : null;
+  return el('li', { class: 'order', data: { id: o.id, status: o.status } },
     el('div', { class: 'order-head' },
       el('strong', {}, money(o.total_minor, o.currency)),
       el('span', { class: 'muted' }, dateTime(o.created_at))),
     el('div', { class: 'muted' }, items),
-    el('div', { class: 'muted small' }, `${o.id} · ${o.status}`));
+    el('div', { class: 'order-foot' },
+      el('span', { class: 'order-status', data: { status: o.status } }, STATUS_TEXT[o.status] ?? o.status),
+      el('span', { class: 'muted small' }, o.id),
+      cancel));
+}
+
+/** Cancels an order (a repeat is answered with the order unchanged, so a retry is safe). */
+async function cancelOrder(o, button) {
+  button.disabled = true;
+  let res;
+  try {
+    res = await api(`/orders/${encodeURIComponent(o.id)}/cancel`, { method: 'POST', auth: true });
+  } catch {
+    button.disabled = false;
+    notify('The shop cannot be reached. The order was not cancelled yet; press “Cancel” again to retry.', 'error');
+    return;
+  }
+  if (!res.ok) {
+    button.disabled = false;
+    if (res.problem) showProblem(res.problem, 'The order could not be cancelled.');
+    // A fulfilled order (409) shows its status now.
+    if (res.status === 409) await loadOrders();
+    return;
+  }
+  const li = document.querySelector(`#orders li[data-id="${o.id}"]`);
+  li?.replaceWith(orderItem(res.body));
+  notify(`Order ${o.id} cancelled.`);
+  // The stock came back: the catalogue shows it on its next load.
 }
 
 async function loadOrders({ more = false } = {}) {

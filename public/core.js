@@ -65,6 +65,8 @@ export function describeProblem(problem, nameOf = (sku) => sku) {
       const what = sku ? `“${nameOf(sku) || sku}”` : 'an item in your cart';
       return { text: `Sorry, there is not enough stock of ${what}. Lower the quantity or remove it.`, action: 'reload-cart' };
     }
+    case '/problems/order-not-cancellable':
+      return { text: 'This order was already fulfilled: it can no longer be cancelled.', action: 'none' };
     case '/problems/request-in-flight':
       return { text: 'Your order is still being processed…', action: 'retry' };
     case '/problems/invalid-value':

@@ -51,6 +51,7 @@ describe('the page’s pure decisions (public/core.js)', () => {
     assert.match(stock.text, /Tea cup/);
     assert.match(describeProblem({ type: '/problems/out-of-stock', sku: 'sf-x' }, nameOf).text, /sf-x/);
     assert.equal(describeProblem({ type: '/problems/whatever', detail: 'Plain words.' }).text, 'Plain words.');
+    assert.match(describeProblem({ type: '/problems/order-not-cancellable' }).text, /fulfilled/);
   });
 
   test('checkout retries with the same key only when the outcome is unknown', () => {
@@ -344,6 +345,42 @@ describe('the storefront in a browser', () => {
     const second = await guestOf(page);
     assert.ok(second && second !== first, 'a fresh guest session');
     assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('an order shows its status and offers "Cancel" only while confirmed; cancelling returns the stock', async () => {
+    const page = await openShop();
+    await signIn(page, 'canceller');
+    await addToCart(page, 'sf-kettle');
+    const stockOf = async () => (await (await w.fetch('/products/sf-kettle')).json()).stock;
+    const before = await stockOf();
+    const id = await placeOrder(page);
+    assert.match(id ?? '', /^ord_/, await page.textContent('#checkout-status'));
+    const li = `#orders li[data-id="${id}"]`;
+    await page.waitForSelector(`${li} .order-status`);
+    assert.equal(await page.textContent(`${li} .order-status`), 'Confirmed');
+    assert.equal(await stockOf(), before - 1);
+
+    await page.click(`${li} button.cancel`);
+    await page.waitForSelector(`${li}[data-status="cancelled"]`);
+    assert.equal(await page.textContent(`${li} .order-status`), 'Cancelled');
+    assert.equal(await page.locator(`${li} button.cancel`).count(), 0, 'no Cancel once cancelled');
+    assert.equal(await stockOf(), before);
+    assert.match(await page.textContent('#notice'), new RegExp(`${id} cancelled`));
+
+    // An order the merchant fulfilled offers no Cancel; one fulfilled behind the page's back
+    // is refused readably and then shown fulfilled.
+    await addToCart(page, 'sf-kettle');
+    const second = await placeOrder(page);
+    await page.waitForSelector(`#orders li[data-id="${second}"] button.cancel`);
+    const merchant = await devToken(w, { sub: 'storefront-merchant', scope: 'orders:write' });
+    const f = await w.fetch(`/orders/${second}/fulfilment`, { method: 'POST', headers: { authorization: `Bearer ${merchant}` } });
+    assert.equal(f.status, 200);
+    await page.click(`#orders li[data-id="${second}"] button.cancel`);
+    await page.waitForSelector(`#orders li[data-id="${second}"][data-status="fulfilled"]`);
+    assert.equal(await page.textContent(`#orders li[data-id="${second}"] .order-status`), 'Fulfilled');
+    assert.equal(await page.locator(`#orders li[data-id="${second}"] button.cancel`).count(), 0);
+    assert.match(await page.textContent('#notice'), /already fulfilled/);
     await page.context().close();
   });
 
