@@ -13,18 +13,32 @@
 // (Workers KV allows one write per second per key). Products get ample stock, so checkouts
 // are never refused for stock.
 //
+// The events mode (LOAD_MODE=events, or `npm run bench:load -- --events`, issue 21) adds
+// cancellations (a fifth of the placed orders, half of them by two cancels at once) and a
+// loopback webhook receiver (tests/worker/receiver.mjs) that answers 500 to one delivery in
+// ten; after the run it waits for the queue to drain. Its pass conditions: every event row in
+// D1 (one order.confirmed per order, one order.cancelled per cancelled order) delivered; the
+// receiver saw exactly those webhook-ids, each with a valid Standard Webhooks signature, and no
+// (order, type) under two ids. Published: events per second and the delivery delay (commit
+// to first 2xx) p50/p95.
+//
 // Usage: node bench/load.mjs (needs build/entry.mjs). Environment: LOAD_SECONDS,
-// LOAD_CONNECTIONS, BENCH_OUT. Exit code 1 when a pass condition fails. Not part of `npm test`.
-import { randomUUID } from 'node:crypto';
+// LOAD_CONNECTIONS, LOAD_MODE, BENCH_OUT. Exit code 1 when a pass condition fails. Not part of
+// `npm test`.
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT } from '../tests/worker/harness.mjs';
+import { Webhook } from 'standardwebhooks';
+import { startReceiver } from '../tests/worker/receiver.mjs';
 import { minter, start } from './memory.mjs';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 32);
 const USERS_PER_LANE = 8;
 const OUT = process.env.BENCH_OUT ?? join(ROOT, 'bench', 'results');
+const EVENTS = process.env.LOAD_MODE === 'events' || process.argv.includes('--events');
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 
 const log = (...a) => console.error('[load]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -56,7 +70,18 @@ function percentile(sorted, p) {
 }
 
 async function main() {
-  const w = await start({ inspector: false });
+  const receiver = EVENTS ? await startReceiver() : null;
+  // One delivery in ten fails: the retries are part of the run.
+  receiver?.answer(() => (Math.random() < 0.1 ? 500 : 'ok'));
+  const w = await start({
+    inspector: false,
+    vars: EVENTS
+      ? { ORDER_WEBHOOK_URL: receiver.url, ORDER_WEBHOOK_SECRET: SECRET, ORDER_WEBHOOK_RETRY_BASE_SECONDS: '1' }
+      : {},
+  });
+  /** Orders answered 201 and the cancels sent. */
+  const placed = new Set();
+  const cancelled = new Set();
   try {
     const db = await w.mf.getD1Database('DB');
     await db.prepare('UPDATE products SET stock = 1000000').run();
@@ -83,6 +108,7 @@ async function main() {
         k.statuses.push(r.status);
         if (r.status === 201) {
           k.ids.add(JSON.parse(r.body).id);
+          placed.add(JSON.parse(r.body).id);
           return r;
         }
         if (r.status !== 409 || !r.headers.get('retry-after')) return r;
@@ -131,6 +157,12 @@ async function main() {
               await Promise.all([checkout(token, version, key), checkout(token, version, key)]);
             }
             filled[u] = false;
+            const id = [...(keys.get(key)?.ids ?? [])][0];
+            if (EVENTS && id && Math.random() < 0.2) {
+              const cancel = () => timed(w, 'cancel', `/orders/${id}/cancel`, { method: 'POST', headers: auth });
+              const answers = Math.random() < 0.5 ? [await cancel()] : await Promise.all([cancel(), cancel()]);
+              if (answers.some((a) => a.status === 200)) cancelled.add(id);
+            }
           }
         }
       }),
@@ -144,7 +176,9 @@ async function main() {
     const unanswered = keys.size - answered.length;
     const serverErrors = records.filter((r) => r.status === 'error' || r.status >= 500).length;
 
-    const kinds = ['product', 'listing', 'cart read', 'cart write', 'checkout', 'all'];
+    const events = EVENTS ? await drainEvents(db, receiver, placed, cancelled, t0) : null;
+
+    const kinds = ['product', 'listing', 'cart read', 'cart write', 'checkout', ...(EVENTS ? ['cancel'] : []), 'all'];
     const rows = kinds.map((kind) => {
       const rs = kind === 'all' ? records : records.filter((r) => r.kind === kind);
       const ms = rs.map((r) => r.ms).sort((a, b) => a - b);
@@ -166,7 +200,8 @@ async function main() {
       unanswered === 0 &&
       orders.n === answered.length &&
       orders.ids === allIds.size &&
-      allIds.size === answered.length;
+      allIds.size === answered.length &&
+      (events === null || events.ok);
 
     const result = {
       date: new Date().toISOString(),
@@ -183,6 +218,7 @@ async function main() {
         orders_in_d1: orders.n,
         distinct_order_ids_in_d1: orders.ids,
       },
+      ...(events ? { events } : {}),
     };
     await mkdir(OUT, { recursive: true });
     const file = join(OUT, `load-${result.date.replace(/[:.]/g, '-')}.json`);
@@ -202,11 +238,83 @@ async function main() {
         `(${c.distinct_order_ids_in_d1} distinct ids); keys never answered: ${c.keys_never_answered}; keys with two orders: ${c.keys_with_two_orders}`,
     );
     console.log(`- 5xx or connection errors: ${serverErrors}`);
+    if (events) {
+      const e = events;
+      console.log(
+        `- events: ${e.rows_in_d1} in D1 (${e.expected} expected: ${placed.size} confirmed + ${cancelled.size} cancelled), ` +
+          `${e.delivered_in_d1} delivered, ${e.distinct_ids_received} webhook-ids received in ${e.requests} requests ` +
+          `(${e.retried} retried deliveries, ${e.duplicates} duplicate deliveries of one id); lost: ${e.lost}; ` +
+          `unknown ids: ${e.unknown}; (order, type) under two ids: ${e.split}; bad signatures: ${e.bad_signatures}`,
+      );
+      console.log(
+        `- delivery: ${e.events_per_second.toFixed(1)} events/s over ${e.seconds.toFixed(1)} s; delay commit → first 2xx ` +
+          `p50 ${e.delay_ms.p50.toFixed(0)} ms, p95 ${e.delay_ms.p95.toFixed(0)} ms, max ${e.delay_ms.max.toFixed(0)} ms`,
+      );
+    }
     console.log(`- ${ok ? 'PASS' : 'FAIL'}; raw figures in ${file}`);
     process.exitCode = ok ? 0 : 1;
   } finally {
     await w.stop();
+    await receiver?.stop();
   }
+}
+
+/** Waits (up to 120 s) until no event is pending, then checks deliveries against D1. */
+async function drainEvents(db, receiver, placed, cancelled, t0) {
+  const drainStart = Date.now();
+  for (;;) {
+    const { n } = await db.prepare("SELECT COUNT(*) AS n FROM order_events WHERE delivery = 'pending'").first();
+    if (n === 0 || Date.now() - drainStart > 120_000) break;
+    await sleep(200);
+  }
+  const rows = (await db.prepare('SELECT id, order_id, type, delivery, created_at FROM order_events').all()).results;
+  const inD1 = new Map(rows.map((r) => [r.id, r]));
+  const ok2xx = receiver.requests.filter((q) => q.action === 'ok');
+  const firstOk = new Map();
+  for (const q of ok2xx) if (!firstOk.has(q.id)) firstOk.set(q.id, q.at);
+  const received = new Set(receiver.requests.map((q) => q.id));
+  const wh = new Webhook(SECRET);
+  let badSignatures = 0;
+  const idsOf = new Map();
+  for (const q of receiver.requests) {
+    let body;
+    try {
+      body = wh.verify(q.body, q.headers);
+    } catch {
+      badSignatures++;
+      continue;
+    }
+    const k = `${body.data.id} ${body.type}`;
+    if (!idsOf.has(k)) idsOf.set(k, new Set());
+    idsOf.get(k).add(q.id);
+  }
+  const delays = rows.filter((r) => firstOk.has(r.id)).map((r) => firstOk.get(r.id) - r.created_at).sort((a, b) => a - b);
+  const lastOk = Math.max(...firstOk.values());
+  const expected = placed.size + cancelled.size;
+  const result = {
+    expected,
+    rows_in_d1: rows.length,
+    delivered_in_d1: rows.filter((r) => r.delivery === 'delivered').length,
+    requests: receiver.requests.length,
+    distinct_ids_received: received.size,
+    retried: receiver.requests.filter((q) => q.action !== 'ok').length,
+    duplicates: ok2xx.length - firstOk.size,
+    lost: rows.filter((r) => !firstOk.has(r.id)).length,
+    unknown: [...received].filter((id) => !inD1.has(id)).length,
+    split: [...idsOf.values()].filter((ids) => ids.size > 1).length,
+    bad_signatures: badSignatures,
+    seconds: (lastOk - t0) / 1000,
+    events_per_second: firstOk.size / ((lastOk - t0) / 1000),
+    delay_ms: { p50: percentile(delays, 50), p95: percentile(delays, 95), max: delays.at(-1) ?? NaN },
+  };
+  result.ok =
+    rows.length === expected &&
+    result.delivered_in_d1 === rows.length &&
+    result.lost === 0 &&
+    result.unknown === 0 &&
+    result.split === 0 &&
+    result.bad_signatures === 0;
+  return result;
 }
 
 await main();

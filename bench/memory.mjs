@@ -105,11 +105,11 @@ function controlWorker(worker) {
   return { ...bindings, script: CONTROL_WORKER };
 }
 
-export async function start({ inspector = true } = {}) {
+export async function start({ inspector = true, vars: extra = {} } = {}) {
   const port = await freePort();
   const inspectorPort = inspector ? await freePort() : undefined;
   const persist = await mkdtemp(join(tmpdir(), 'edgecart-memory-'));
-  const vars = await devKeyVars();
+  const vars = { ...(await devKeyVars()), ...extra };
   // One client address mints every guest session here: the mint limit would refuse nearly all.
   const limits = wranglerRatelimits();
   const ratelimits = { ...limits, MINT_LIMITER: { ...limits.MINT_LIMITER, simple: { limit: 1_000_000_000, period: 60 } } };

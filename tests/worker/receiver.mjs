@@ -19,7 +19,7 @@ export async function startReceiver() {
       const entry = { at: Date.now(), method: req.method, path: req.url, headers: { ...req.headers }, body, id };
       requests.push(entry);
       const plan = plans.get(id);
-      const action = plan && plan.length ? plan.shift() : fallback;
+      const action = plan && plan.length ? plan.shift() : typeof fallback === 'function' ? fallback(entry) : fallback;
       entry.action = action;
       if (action === 'hang') {
         hanging.add(res);
@@ -44,7 +44,7 @@ export async function startReceiver() {
     plan(id, actions) {
       plans.set(id, [...actions]);
     },
-    /** The answer to any event without a plan. */
+    /** The answer to any event without a plan (or a function of the request giving it). */
     answer(action) {
       fallback = action;
     },
