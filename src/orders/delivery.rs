@@ -50,36 +50,53 @@ pub async fn consume(batch: &MessageBatch<JsValue>, env: &Env) {
             return;
         }
     };
-    for message in batch.raw_iter() {
-        let id = serde_wasm_bindgen::from_value::<EventMessage>(message.body())
-            .ok()
-            .map(|m| m.id);
-        let Some(id) = id else {
-            log_event(
-                "warn",
-                "order event message malformed",
-                &serde_json::json!({ "queue": batch.queue(), "message": message.id() }),
-            );
-            message.ack();
-            continue;
-        };
-        let outcome = if dead_letters {
-            dead_letter(&db, &id).await
-        } else {
-            deliver(&db, &config, &id).await
-        };
-        match outcome {
-            Ok(Next::Ack) => message.ack(),
-            Ok(Next::RetryIn(seconds)) => retry(&message, seconds),
-            Err(e) => {
-                log("order event not handled", Some(&id), &e);
-                retry(
-                    &message,
-                    retry_delay_seconds(config.order_webhook_retry_base_seconds, 1),
-                );
-            }
+    // The batch's messages are delivered concurrently (each waits on its own webhook answer,
+    // up to the timeout), then each is acked or retried.
+    let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    let handled = futures_util::future::join_all(
+        messages
+            .iter()
+            .map(|message| handle(message, dead_letters, &db, &config)),
+    )
+    .await;
+    for (message, next) in messages.iter().zip(handled) {
+        match next {
+            Next::Ack => message.ack(),
+            Next::RetryIn(seconds) => retry(message, seconds),
         }
     }
+}
+
+/// One message of either queue.
+async fn handle(
+    message: &RawMessage,
+    dead_letters: bool,
+    db: &D1Database,
+    config: &Config,
+) -> Next {
+    let id = serde_wasm_bindgen::from_value::<EventMessage>(message.body())
+        .ok()
+        .map(|m| m.id);
+    let Some(id) = id else {
+        log_event(
+            "warn",
+            "order event message malformed",
+            &serde_json::json!({ "message": message.id() }),
+        );
+        return Next::Ack;
+    };
+    let outcome = if dead_letters {
+        dead_letter(db, &id).await
+    } else {
+        deliver(db, config, &id).await
+    };
+    outcome.unwrap_or_else(|e| {
+        log("order event not handled", Some(&id), &e);
+        Next::RetryIn(retry_delay_seconds(
+            config.order_webhook_retry_base_seconds,
+            1,
+        ))
+    })
 }
 
 /// What to do with a message.
