@@ -92,7 +92,8 @@ describe('the OpenAPI document', () => {
       '/': ['get'], '/health': ['get'], '/health/ready': ['get'], '/me': ['get'],
       '/products': ['get', 'head'], '/products/{sku}': ['get', 'head', 'put', 'delete'],
       '/cart': ['get', 'delete'], '/cart/items/{sku}': ['put', 'delete'], '/orders': ['get', 'post'],
-      '/orders/{id}': ['get'], '/dev/token': ['post'], '/openapi.json': ['get'], '/problems/{kind}': ['get'],
+      '/orders/{id}': ['get'], '/orders/{id}/cancel': ['post'], '/orders/{id}/fulfilment': ['post'],
+      '/dev/token': ['post'], '/openapi.json': ['get'], '/problems/{kind}': ['get'],
     };
     for (const [path, methods] of Object.entries(routes)) {
       for (const m of methods) assert.ok(ctx.doc.paths[path]?.[m], `${m.toUpperCase()} ${path}`);
@@ -203,5 +204,39 @@ describe('the OpenAPI document', () => {
     const other = await devToken(w, { sub: 'openapi-other' });
     await conforms(ctx, await w.fetch(`/orders/${order.id}`, { headers: auth(other) }), 'GET', '/orders/{id}');
     await conforms(ctx, await w.fetch('/cart', { method: 'DELETE', headers: auth(user) }), 'DELETE', '/cart');
+
+    // After checkout: the merchant's view with events, fulfilment, and the refused cancel.
+    const merchant = await devToken(w, { sub: 'openapi-merchant', scope: 'orders:write' });
+    const seen = await conforms(ctx, await w.fetch(`/orders/${order.id}`, { headers: auth(merchant) }), 'GET', '/orders/{id}');
+    assert.equal(seen.events[0].type, 'order.confirmed');
+    const post = (path, t) => w.fetch(path, { method: 'POST', headers: auth(t) });
+    await conforms(ctx, await post(`/orders/${order.id}/fulfilment`, user), 'POST', '/orders/{id}/fulfilment');
+    const fulfilled = await conforms(ctx, await post(`/orders/${order.id}/fulfilment`, merchant), 'POST', '/orders/{id}/fulfilment');
+    assert.equal(fulfilled.status, 'fulfilled');
+    const refused = await post(`/orders/${order.id}/cancel`, user);
+    assert.equal(refused.status, 409);
+    assert.equal((await conforms(ctx, refused, 'POST', '/orders/{id}/cancel')).type, '/problems/order-not-cancellable');
+    await conforms(ctx, await post(`/orders/${order.id}/cancel`, other), 'POST', '/orders/{id}/cancel');
+    await setLine('oa-cup', 1);
+    const again = await conforms(ctx, await w.fetch('/cart', { headers: auth(user) }), 'GET', '/cart');
+    const second = await conforms(ctx, await checkout(again.version, 'openapi-2'), 'POST', '/orders');
+    const cancelled = await conforms(ctx, await post(`/orders/${second.id}/cancel`, user), 'POST', '/orders/{id}/cancel');
+    assert.equal(cancelled.status, 'cancelled');
+    const notFulfillable = await post(`/orders/${second.id}/fulfilment`, merchant);
+    assert.equal((await conforms(ctx, notFulfillable, 'POST', '/orders/{id}/fulfilment')).type, '/problems/order-not-fulfillable');
+  });
+
+  test('the webhook is described: headers, the event schema, and a body it matches', () => {
+    const hook = ctx.doc.webhooks?.orderEvent?.post;
+    assert.ok(hook);
+    assert.deepEqual(hook.parameters.map((p) => [p.in, p.name]), [
+      ['header', 'webhook-id'], ['header', 'webhook-timestamp'], ['header', 'webhook-signature'],
+    ]);
+    const validate = ctx.ajv.getSchema('edgecart#/$defs/OrderEvent');
+    assert.ok(validate({
+      type: 'order.cancelled', timestamp: '2026-12-07T08:01:00Z',
+      data: { id: `ord_${'a'.repeat(32)}`, status: 'cancelled', total_minor: 2500, currency: 'EUR' },
+    }), ctx.ajv.errorsText(validate.errors));
+    assert.ok(!validate({ type: 'order.lost', timestamp: 'x', data: {} }));
   });
 });
