@@ -208,6 +208,13 @@ impl Config {
             check_url("ORDER_WEBHOOK_URL", url, environment)?;
         }
         let order_webhook_secret = get("ORDER_WEBHOOK_SECRET");
+        if order_webhook_url.is_some() && order_webhook_secret.is_none() {
+            // Unsigned deliveries would be forgeable by anyone who learns the URL.
+            return Err(err(
+                "ORDER_WEBHOOK_SECRET",
+                "required when ORDER_WEBHOOK_URL is set",
+            ));
+        }
         if let Some(secret) = &order_webhook_secret {
             if crate::orders::webhook::SigningKey::parse(secret).is_none() {
                 return Err(err(
@@ -511,13 +518,21 @@ mod tests {
     #[test]
     fn the_webhook_url_is_https_except_loopback_in_development_and_the_secret_is_whsec() {
         let dev = ("ENVIRONMENT", "development");
-        assert!(parse(&[("ORDER_WEBHOOK_URL", "https://hooks.example/edgecart")]).is_ok());
-        let e = parse(&[("ORDER_WEBHOOK_URL", "http://127.0.0.1:9000/")]).err();
-        assert_eq!(e.map(|e| e.variable), Some("ORDER_WEBHOOK_URL"));
-        assert!(parse(&[("ORDER_WEBHOOK_URL", "http://127.0.0.1:9000/"), dev]).is_ok());
-        assert!(parse(&[("ORDER_WEBHOOK_URL", "http://hooks.example/"), dev]).is_err());
-        assert!(parse(&[("ORDER_WEBHOOK_URL", "http://127.0.0.1@evil.example/"), dev]).is_err());
         let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let secret = ("ORDER_WEBHOOK_SECRET", good);
+        assert!(parse(&[
+            ("ORDER_WEBHOOK_URL", "https://hooks.example/edgecart"),
+            secret
+        ])
+        .is_ok());
+        let e = parse(&[("ORDER_WEBHOOK_URL", "https://hooks.example/edgecart")]).err();
+        assert_eq!(e.map(|e| e.variable), Some("ORDER_WEBHOOK_SECRET"));
+        let e = parse(&[("ORDER_WEBHOOK_URL", "http://127.0.0.1:9000/"), secret]).err();
+        assert_eq!(e.map(|e| e.variable), Some("ORDER_WEBHOOK_URL"));
+        assert!(parse(&[("ORDER_WEBHOOK_URL", "http://127.0.0.1:9000/"), secret, dev]).is_ok());
+        assert!(parse(&[("ORDER_WEBHOOK_URL", "http://hooks.example/"), secret, dev]).is_err());
+        let evil = ("ORDER_WEBHOOK_URL", "http://127.0.0.1@evil.example/");
+        assert!(parse(&[evil, secret, dev]).is_err());
         let c = parse(&[("ORDER_WEBHOOK_SECRET", good)]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             c.order_webhook_secret.map(|s| s.expose().to_owned()),

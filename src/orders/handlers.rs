@@ -277,6 +277,17 @@ impl Checkout<'_> {
         if self.resumed {
             if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
                 *wrote = true;
+                // The attempt taken over may have crashed between its commit and its send:
+                // send again (the consumer ignores a delivered event; the sweep is the
+                // backstop either way).
+                let _ = super::events::publish(
+                    &cx.env,
+                    &[super::model::EventId::derive(
+                        &self.id,
+                        super::model::EventType::Confirmed,
+                    )],
+                )
+                .await;
                 self.empty_cart_if_unchanged(cx, order.cart_version)
                     .await
                     .map_err(after_write)?;

@@ -266,12 +266,13 @@ describe('order events across a restart and without a webhook', () => {
     }
   });
 
-  test('a malformed webhook URL or secret is a misconfiguration naming the variable', async () => {
-    for (const [name, value] of [
-      ['ORDER_WEBHOOK_URL', 'http://hooks.example/x'],
-      ['ORDER_WEBHOOK_SECRET', 'not-a-whsec'],
+  test('a malformed webhook URL or secret, or a URL without a secret, is a misconfiguration naming the variable', async () => {
+    for (const [vars, name, value] of [
+      [{ ORDER_WEBHOOK_URL: 'http://hooks.example/x', ORDER_WEBHOOK_SECRET: secret }, 'ORDER_WEBHOOK_URL', 'hooks.example'],
+      [{ ORDER_WEBHOOK_SECRET: 'not-a-whsec' }, 'ORDER_WEBHOOK_SECRET', 'not-a-whsec'],
+      [{ ORDER_WEBHOOK_URL: 'http://127.0.0.1:9/hook' }, 'ORDER_WEBHOOK_SECRET', '127.0.0.1:9'],
     ]) {
-      const w = await startWorker({ vars: { ENVIRONMENT: 'development', [name]: value } });
+      const w = await startWorker({ vars: { ENVIRONMENT: 'development', ...vars } });
       try {
         const res = await w.fetch('/orders', { headers: { authorization: 'Bearer x' } });
         assert.equal(res.status, 500);
