@@ -1,7 +1,7 @@
 //! The orders' D1 adapter: the atomic checkout write and the owner-scoped reads (edge).
 //!
-//! Role: the only code that speaks SQL about `orders` and `order_lines`, and the only code that
-//! decrements `products.stock`.
+//! Role: the only code that speaks SQL about `orders`, `order_lines` and `order_events`, and the
+//! only code that changes `products.stock` for orders (down at checkout, back at a cancel).
 //!
 //! Consistency: D1 has one primary and this adapter uses no read replicas, so a read sees every
 //! committed write. A checkout is one `batch()`, which D1 runs as one transaction:
@@ -16,8 +16,15 @@
 //! 5. set `lines_verified` to the number of lines whose product still exists at the charged
 //!    price and currency; the table's CHECK fails the batch unless it equals the line count.
 //!
-//! Either everything is written or nothing is. Every read filters on the owner's `user_key`, so
-//! another user's order id reads exactly like a missing one.
+//! 6. `INSERT` the `order.confirmed` event into `order_events`, the outbox (written right after
+//!    the order; the order of statements in one transaction does not matter).
+//!
+//! Either everything is written or nothing is. Cancel and fulfilment are one batch each too
+//! ([`transition`]): the conditional status change, its event, and (cancel) the stock returned,
+//! guarded so that of two attempts at once only one makes the transition. The consumer's reads
+//! and writes of the outbox's delivery state are here as well. Every owner read filters on the
+//! owner's `user_key`, so another user's order id reads exactly like a missing one; the
+//! merchant ([`Reader::Merchant`]) reads by id only.
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;

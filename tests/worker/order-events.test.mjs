@@ -144,6 +144,10 @@ describe('order events', () => {
     await w.scheduled();
     await sleep(300);
     assert.equal(receiver.of(fulfilId).length, 4);
+    // Failures are logged by event id; never the secret or the signature.
+    assert.ok(w.logs.some((l) => l.includes('order event delivery failed') && l.includes(fulfilId)));
+    const secretKey = secret.slice('whsec_'.length);
+    assert.ok(!w.logs.some((l) => l.includes(secretKey) || l.includes(receiver.of(fulfilId)[0].headers['webhook-signature'])));
   });
 
   test('two cancels at once: one order.cancelled event, delivered under one id', async () => {
