@@ -115,19 +115,6 @@ fn retry(message: &RawMessage, seconds: u32) {
 
 /// One delivery attempt of event `id`.
 async fn deliver(db: &D1Database, config: &Config, id: &EventId) -> Result<Next, ApiError> {
-    let Some(event) = store::outbox_event(db, id).await? else {
-        log_event(
-            "warn",
-            "order event message names no event",
-            &serde_json::json!({ "event": id.as_str() }),
-        );
-        return Ok(Next::Ack);
-    };
-    match event.delivery.as_str() {
-        "pending" => {}
-        // A duplicate message (a sweep raced a slow delivery), or a decided event.
-        _ => return Ok(Next::Ack),
-    }
     let (Some(url), Some(key)) = (
         config.order_webhook_url.as_deref(),
         config
@@ -136,10 +123,22 @@ async fn deliver(db: &D1Database, config: &Config, id: &EventId) -> Result<Next,
             .and_then(|s| SigningKey::parse(s.expose())),
     ) else {
         // Kept pending: the sweep sends it once a webhook is configured.
+        if store::is_pending(db, id).await? {
+            log_event(
+                "info",
+                "order event kept: no webhook configured",
+                &serde_json::json!({ "event": id.as_str() }),
+            );
+        }
         return Ok(Next::Ack);
     };
     let now = UnixMillis(now_millis());
-    let attempts = store::record_attempt(db, id, now).await?;
+    let Some(event) = store::begin_attempt(db, id, now).await? else {
+        // No such event, or it is decided already (a duplicate message: a sweep raced a slow
+        // delivery).
+        return Ok(Next::Ack);
+    };
+    let attempts = event.attempts;
     let timestamp = now.seconds();
     let signature = key.sign(id.as_str(), timestamp, &event.body);
     let status = post(

@@ -414,51 +414,53 @@ impl EventRow {
     }
 }
 
-/// An outbox row as the consumer needs it.
+/// A pending event about to be attempted: its stored body and the attempts so far.
 #[derive(Debug, Clone, Deserialize)]
-pub struct OutboxEvent {
-    pub id: String,
+pub struct Attempting {
     pub body: String,
-    pub delivery: String,
+    pub attempts: u32,
 }
 
-/// The outbox row of event `id`, or `None`.
+/// Counts a delivery attempt of a pending event before it is made (a crash during it still
+/// counts) and marks the event touched, in one statement; returns its body and attempts so far.
+/// `None` when there is no such event or it is no longer pending (delivered, or undelivered):
+/// a duplicate message, acked without a delivery.
 ///
 /// # Errors
-/// 503 when D1 fails.
-pub async fn outbox_event(db: &D1Database, id: &EventId) -> Result<Option<OutboxEvent>, ApiError> {
-    let statement = bind(
-        db.prepare("SELECT id, body, delivery FROM order_events WHERE id = ?1"),
-        &[text(id.as_str())],
-    )?;
-    crate::d1::first(&statement)
-        .await
-        .map_err(|e| unavailable("d1 read outbox event", &e))
-}
-
-/// Counts a delivery attempt before it is made (a crash during it still counts) and marks the
-/// event touched; returns the attempts so far.
-///
-/// # Errors
-/// 503 when D1 fails.
-pub async fn record_attempt(
+/// 503 when D1 fails; 500 when the row does not decode.
+pub async fn begin_attempt(
     db: &D1Database,
     id: &EventId,
     now: UnixMillis,
-) -> Result<u32, ApiError> {
+) -> Result<Option<Attempting>, ApiError> {
     let statement = bind(
         db.prepare(
             "UPDATE order_events SET attempts = attempts + 1, touched_at = ?2
-             WHERE id = ?1 RETURNING attempts",
+             WHERE id = ?1 AND delivery = 'pending' RETURNING body, attempts",
         ),
         &[text(id.as_str()), uint(now.0)],
     )?;
-    let n = crate::d1::first_column(&statement, "attempts")
+    let rows: Vec<Attempting> = crate::d1::all(&statement)
         .await
-        .map_err(|e| unavailable("d1 count delivery attempt", &e))?;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Ok(n.as_f64()
-        .map_or(1, |n| n.clamp(1.0, f64::from(u32::MAX)) as u32))
+        .map_err(|e| unavailable("d1 begin delivery attempt", &e))?
+        .results()
+        .map_err(|_| ApiError::Internal("decode outbox event failed".into()))?;
+    Ok(rows.into_iter().next())
+}
+
+/// Whether event `id` is pending (for a message that finds no webhook configured).
+///
+/// # Errors
+/// 503 when D1 fails.
+pub async fn is_pending(db: &D1Database, id: &EventId) -> Result<bool, ApiError> {
+    let statement = bind(
+        db.prepare("SELECT count(*) AS n FROM order_events WHERE id = ?1 AND delivery = 'pending'"),
+        &[text(id.as_str())],
+    )?;
+    let n = crate::d1::first_column(&statement, "n")
+        .await
+        .map_err(|e| unavailable("d1 read outbox event", &e))?;
+    Ok(n.as_f64().is_some_and(|n| n > 0.0))
 }
 
 /// Records the answer of an attempt: delivered (2xx) or still pending, with its status
