@@ -189,12 +189,11 @@ pub async fn get(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
 /// body is ignored (never read).
 ///
 /// # Errors
-/// 401, 404, 409, 503.
+/// 401, 404, 409, 429 (the write limit), 503.
 pub async fn cancel(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
     let identity = authenticate(cx).await?;
-    // Rate-limit hook: the write rate limiter (added in parallel) goes here, keyed on
-    // `identity.user_key()`, before any storage is touched.
     let user_key = identity.user_key();
+    crate::limits::check_write(cx, &user_key).await?;
     transition(cx, id, Transition::Cancel, Reader::Owner(&user_key)).await
 }
 
@@ -202,10 +201,10 @@ pub async fn cancel(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
 /// fulfilled, any user's. Fulfilled already → 200 unchanged; cancelled → 409.
 ///
 /// # Errors
-/// 401, 403, 404, 409, 503.
+/// 401, 403, 404, 409, 429 (the write limit), 503.
 pub async fn fulfil(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
-    let _merchant = require_scope(cx, crate::ORDERS_WRITE).await?;
-    // Rate-limit hook: as for cancel, keyed on the merchant's user key.
+    let merchant = require_scope(cx, crate::ORDERS_WRITE).await?;
+    crate::limits::check_write(cx, &merchant.user_key()).await?;
     transition(cx, id, Transition::Fulfil, Reader::Merchant).await
 }
 
