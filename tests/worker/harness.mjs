@@ -128,7 +128,7 @@ function ratelimitOptions(overrides = {}) {
   return all;
 }
 
-function options({ port, persist, vars, logs, inspectorPort, without = [], ratelimits, queues }) {
+function options({ port, persist, vars, logs, inspectorPort, without = [], ratelimits, queues, scriptPath, modulesRoot }) {
   const collect = (stream) => {
     let buf = '';
     stream.on('data', (chunk) => {
@@ -153,7 +153,12 @@ function options({ port, persist, vars, logs, inspectorPort, without = [], ratel
       collect(stderr);
     },
     ...persistOptions(persist),
-    workers: [withoutBindings(edgecartWorker({ vars, ratelimits, queues }), without)],
+    workers: [
+      withoutBindings(
+        { ...edgecartWorker({ vars, ratelimits, queues, scriptPath }), ...(modulesRoot ? { modulesRoot } : {}) },
+        without,
+      ),
+    ],
   };
 }
 
@@ -257,11 +262,23 @@ export function edgecartWorker({
  * queue's test timings (`orderEventQueues`). `migrations: false` skips D1
  * migrations. `inspect: true` opens the V8 inspector, for `collectGarbage()`. `without: ['DB']`
  * leaves those KV, D1, Durable Object or rate-limit bindings out. `ratelimits:
- * { WRITE_LIMITER: { limit: 5, period: 10 } }` overrides wrangler.toml's limits. Returns { url, port,
+ * { WRITE_LIMITER: { limit: 5, period: 10 } }` overrides wrangler.toml's limits. `scriptPath` (with
+ * `modulesRoot`, the folder module names are relative to) runs another entry module over the
+ * built worker, e.g. bench/edge/edgecart.mjs, which counts binding calls. Returns { url, port,
  * persist, vars, logs, mf, fetch, collectGarbage, restart, stop }; `logs` holds
  * the worker's console lines.
  */
-export async function startWorker({ vars = {}, migrations = true, persist, inspect = false, without = [], ratelimits = {}, queues } = {}) {
+export async function startWorker({
+  vars = {},
+  migrations = true,
+  persist,
+  inspect = false,
+  without = [],
+  ratelimits = {},
+  queues,
+  scriptPath,
+  modulesRoot,
+} = {}) {
   const limits = ratelimitOptions(ratelimits);
   const queueOptions = orderEventQueues(queues);
   const port = await freePort();
@@ -270,7 +287,7 @@ export async function startWorker({ vars = {}, migrations = true, persist, inspe
   const allVars = { ...(await devKeyVars()), ...vars };
   for (const [k, v] of Object.entries(allVars)) if (v === undefined) delete allVars[k];
   const logs = [];
-  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits, queues: queueOptions }));
+  let mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits, queues: queueOptions, scriptPath, modulesRoot }));
   const url = (await mf.ready).toString().replace(/\/$/, '');
   if (migrations && !persist && !without.includes('DB')) await migrate(await mf.getD1Database('DB'));
   const w = {
@@ -327,7 +344,7 @@ export async function startWorker({ vars = {}, migrations = true, persist, inspe
     },
     async restart() {
       await mf.dispose();
-      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits, queues: queueOptions }));
+      mf = new Miniflare(options({ port, persist: dir, vars: allVars, logs, inspectorPort, without, ratelimits: limits, queues: queueOptions, scriptPath, modulesRoot }));
       await mf.ready;
     },
     async stop({ keepState = false } = {}) {
