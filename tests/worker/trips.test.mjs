@@ -1,0 +1,120 @@
+// The round trips each route makes, counted on the built worker (never timed).
+//
+// A trip is one call from the worker to a binding that leaves the isolate: a KV get or put, a
+// Cache API match / put / delete, a call on a Durable Object stub, a D1 query or `batch()` (one
+// round trip and one transaction, however many statements), a queue send, a Rate Limiting
+// `limit()` (kept on the machine on Cloudflare, but counted). `prepare`, `bind`, DO ids and
+// stubs are local and are no trip. The worker runs as deployed, wrapped by
+// bench/edge/wrap.mjs (bench/edge/edgecart.mjs: test and bench infrastructure, never in the
+// deployed bundle), which counts each call by kind with no delay (profile `zero`). A D1 call is
+// `d1_primary` unless it goes through a D1 session that may read a replica (`d1_replica`);
+// today edgecart uses no session, so every D1 trip is a primary trip, and at a far location
+// each costs a cross-continent round trip (bench/edge/latency.mjs).
+//
+// Every call of a request counts, its waitUntil work included (a cache store after the
+// response is still a call): the wrapper reports a request's calls once that work settled.
+// The table below is what the worker does today, measured and then written down; a change
+// that adds (or removes) a trip fails here and must update the table on purpose. Why each
+// route has its count:
+//
+// - GET /me: the token is verified in the isolate (inline JWKS): no trip.
+// - GET /cart, empty: the cart's KV read; nothing to price, so no D1 query.
+// - GET /cart, one line: the KV read, then one D1 query pricing every line (`IN (…)`).
+// - PUT /cart/items/{sku}: the write limit (ratelimit), the cart's KV read, one D1 query for
+//   the product (price, currency, existence), the cart's KV write.
+// - GET /products/{sku}, a miss at a location that has no generation mirror yet: the mirror
+//   lookup (cache match), the generation from D1, the entry lookup (cache match), the product
+//   from D1, then in waitUntil the mirror's and the entry's stores (two cache puts).
+// - GET /products/{sku}, a hit: the mirror and the entry (two cache matches), nothing else.
+// - GET /products/{sku}, a miss once the generation is mirrored: two matches, one D1 query,
+//   one cache put.
+// - GET /products (first page), a miss with the generation mirrored, then a hit: as the
+//   product routes.
+// - POST /orders, a new Idempotency-Key: the write limit; the claim in the user's Durable
+//   Object; the cart's KV read; one D1 query pricing it; the checkout as one D1 batch (order,
+//   lines, stock, generation, verification); the emptied cart's KV write; this location's
+//   generation mirror deleted (its stock changed); the record completed in the Durable Object.
+// - POST /orders, the same key again (a replay): the write limit and the claim, which answers
+//   with the stored response: no D1, no KV.
+// - GET /orders: orders and their lines in one D1 batch.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { ROOT, devToken, startWorker } from './harness.mjs';
+import { traced } from '../../bench/edge/client.mjs';
+
+/** Route → the trips it makes today (every D1 trip at the primary). */
+const TABLE = [
+  ['GET /health', 'GET', '/health', {}],
+  ['GET /me', 'GET', '/me', {}],
+  ['GET /cart (empty)', 'GET', '/cart', { kv_read: 1 }],
+  ['PUT /cart/items/{sku}', 'PUT', '/cart/items/tea-sencha-100g', { ratelimit: 1, kv_read: 1, d1_primary: 1, kv_write: 1 }],
+  ['GET /cart (one line)', 'GET', '/cart', { kv_read: 1, d1_primary: 1 }],
+  [
+    'GET /products/{sku} (miss, no generation mirror)',
+    'GET',
+    '/products/tea-sencha-100g',
+    { cache_match: 2, d1_primary: 2, cache_put: 2 },
+  ],
+  ['GET /products/{sku} (hit)', 'GET', '/products/tea-sencha-100g', { cache_match: 2 }],
+  ['GET /products/{sku} (miss, generation mirrored)', 'GET', '/products/tea-gyokuro-50g', { cache_match: 2, d1_primary: 1, cache_put: 1 }],
+  ['GET /products (miss)', 'GET', '/products', { cache_match: 2, d1_primary: 1, cache_put: 1 }],
+  ['GET /products (hit)', 'GET', '/products', { cache_match: 2 }],
+  [
+    'POST /orders (new key)',
+    'POST',
+    '/orders',
+    { ratelimit: 1, do_call: 2, kv_read: 1, d1_primary: 2, kv_write: 1, cache_delete: 1 },
+  ],
+  ['POST /orders (replay)', 'POST', '/orders', { ratelimit: 1, do_call: 1 }],
+  ['GET /orders', 'GET', '/orders', { d1_primary: 1 }],
+];
+
+let w;
+let token;
+
+before(async () => {
+  w = await startWorker({ scriptPath: join(ROOT, 'bench', 'edge', 'edgecart.mjs'), modulesRoot: ROOT });
+  token = await devToken(w, { sub: 'trip-counter' });
+});
+
+after(async () => {
+  await w?.stop();
+});
+
+/** The request each row sends: a bearer, and the bodies the writes need. */
+async function requestOf(method, path, cartVersion) {
+  const headers = { authorization: `Bearer ${token}` };
+  if (method === 'PUT') {
+    return { headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ quantity: 2 }) };
+  }
+  if (method === 'POST') {
+    return {
+      headers: { ...headers, 'content-type': 'application/json', 'idempotency-key': 'trips-checkout-1' },
+      body: JSON.stringify({ cart_version: cartVersion }),
+    };
+  }
+  return { headers };
+}
+
+test('each route makes the trips of the table, every D1 trip at the primary', async () => {
+  let cartVersion = 0;
+  for (const [name, method, path, expected] of TABLE) {
+    const r = await traced(w.url, method, path, await requestOf(method, path, cartVersion));
+    assert.ok(r.status < 300, `${name}: status ${r.status}: ${r.text.slice(0, 300)}`);
+    if (method === 'GET' && path === '/cart') cartVersion = JSON.parse(r.text).version;
+    if (name === 'POST /orders (replay)') assert.equal(r.headers.get('idempotent-replayed'), 'true', name);
+    const calls = r.calls.map((c) => `${c.kind}${c.afterResponse ? ' (after the response)' : ''}: ${c.what}`);
+    assert.deepEqual(r.trips, expected, `${name}: the calls were\n  ${calls.join('\n  ')}`);
+    assert.equal(r.primaryTrips, expected.d1_primary ?? 0, name);
+  }
+});
+
+test('the wrapper keeps the answer and names the trips in a header', async () => {
+  // The checkout above emptied the cart: one KV read, nothing to price.
+  const r = await traced(w.url, 'GET', '/cart', { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(JSON.parse(r.text).items, []);
+  assert.equal(r.headers.get('x-edge-trips'), 'kv_read:1');
+  assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+});
