@@ -177,10 +177,11 @@ function userKey(iss, sub) {
 // ---------------------------------------------------------------------------------------------
 // Workers
 
-export async function bundleReference(dir) {
-  const outfile = join(dir, 'reference.js');
+/** Bundles the reference worker (or another entry that imports it) into `dir`. */
+export async function bundleReference(dir, entry = join(ROOT, 'bench', 'reference', 'worker.js'), name = 'reference.js') {
+  const outfile = join(dir, name);
   await esbuild.build({
-    entryPoints: [join(ROOT, 'bench', 'reference', 'worker.js')],
+    entryPoints: [entry],
     bundle: true,
     format: 'esm',
     platform: 'neutral',

@@ -13,10 +13,19 @@
 //   GET /products/:sku   Cache API hit, or D1 row → JSON stored via waitUntil; Cache-Status
 //   GET /cart            bearer verification, KV read of `cart:<user_key>`, lines priced from
 //                        D1 with one `IN (…)` query, as edgecart prices them
+//   PUT /cart/items/:sku KV read of the cart, one D1 `IN (…)` query pricing the new cart (and
+//                        checking the sku exists), KV write
+//   GET /products        the first page (`?limit=`), cached like a product
+//   POST /orders         Idempotency-Key kept in D1's idempotency_records (a Hono developer
+//                        has D1 at hand: no Durable Object): claim with INSERT … ON CONFLICT
+//                        DO NOTHING, replay what a completed record stored; else KV read of the
+//                        cart, D1 pricing, one D1 batch (order, lines, stock, record), KV write
+//   GET /orders          the caller's orders, then their lines: two D1 queries
 //   GET /floor/...       bench-only: one KV get, one D1 query or one cache match, nothing else
 //
 // Bindings: JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE (vars), CARTS (KV), DB (D1), the default cache.
-// Not a product: no CORS, no idempotency, minimal error bodies.
+// Every D1 query goes through the binding itself (no D1 session): at the primary.
+// Not a product: no CORS, no rate limits, no If-Match, minimal error bodies.
 import { Hono } from 'hono';
 import { jwtVerify, createLocalJWKSet, importJWK } from 'jose';
 
@@ -247,6 +256,241 @@ app.get('/cart', async (c) => {
     'cache-control': 'private, no-store',
     etag: `"${cart.version}"`,
   });
+});
+
+const CART_TTL = 2592000;
+
+async function loadCart(c, key) {
+  const text = await c.env.CARTS.get(key);
+  return text ? JSON.parse(text) : { version: 0, currency: null, lines: [] };
+}
+
+async function productsFor(c, skus) {
+  if (!skus.length) return [];
+  const marks = skus.map((_, i) => `?${i + 1}`).join(', ');
+  const { results } = await c.env.DB.prepare(
+    `SELECT ${PRODUCT_COLUMNS} FROM products WHERE sku IN (${marks}) ORDER BY sku`,
+  )
+    .bind(...skus)
+    .all();
+  return results;
+}
+
+const cartSkus = (cart) => [...new Set(cart.lines.map((l) => l.sku))].sort();
+
+app.put('/cart/items/:sku', async (c) => {
+  const id = await authenticate(c);
+  if (id instanceof Response) return id;
+  const sku = c.req.param('sku');
+  if (!SKU.test(sku)) return problem(c, 400, '/problems/bad-request', 'Bad sku');
+  let body;
+  try {
+    body = await c.req.json();
+  } catch {
+    return problem(c, 400, '/problems/bad-request', 'Bad JSON');
+  }
+  const quantity = body?.quantity;
+  if (!Number.isInteger(quantity) || quantity < 0 || quantity > 99) {
+    return problem(c, 422, '/problems/invalid-value', 'Bad quantity');
+  }
+  const key = `cart:${await userKey(id.iss, id.sub)}`;
+  const cart = await loadCart(c, key);
+  const lines = cart.lines.filter((l) => l.sku !== sku);
+  if (quantity > 0) lines.push({ sku, quantity, name: sku });
+  const next = { ...cart, lines };
+  // One query prices the new cart and says whether the sku exists.
+  const products = await productsFor(c, cartSkus(next));
+  const product = products.find((p) => p.sku === sku);
+  if (quantity > 0) {
+    if (!product) return problem(c, 422, '/problems/unknown-product', 'Unknown product');
+    if (next.currency && next.currency !== product.currency) {
+      return problem(c, 422, '/problems/currency-mismatch', 'Currency mismatch');
+    }
+    next.currency = product.currency;
+    next.lines = lines.map((l) => (l.sku === sku ? { ...l, name: product.name } : l));
+  }
+  next.version = cart.version + 1;
+  next.updated_at = new Date().toISOString();
+  if (!next.lines.length) next.currency = null;
+  await c.env.CARTS.put(key, JSON.stringify(next), { expirationTtl: CART_TTL });
+  return c.json(price(next, products), 200, {
+    'cache-control': 'private, no-store',
+    etag: `"${next.version}"`,
+  });
+});
+
+app.get('/products', async (c) => {
+  const limit = Number(c.req.query('limit') ?? 20);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    return problem(c, 400, '/problems/bad-request', 'Bad limit');
+  }
+  const origin = new URL(c.req.url).origin;
+  const key = `${origin}${CACHE_PREFIX}/g${await generation(c, origin)}/products?limit=${limit}`;
+  const hit = await caches.default.match(key);
+  if (hit && hit.status === 200) {
+    const res = new Response(hit.body, hit);
+    res.headers.set('cache-status', 'edgecart; hit');
+    return res;
+  }
+  const { results } = await c.env.DB.prepare(
+    `SELECT ${PRODUCT_COLUMNS} FROM products ORDER BY sku LIMIT ?1`,
+  )
+    .bind(limit + 1)
+    .all();
+  const items = results.slice(0, limit);
+  const body = JSON.stringify({
+    items,
+    next_cursor: results.length > limit ? items[items.length - 1].sku : null,
+  });
+  const headers = { 'content-type': 'application/json', 'cache-control': CACHE_CONTROL, date: new Date().toUTCString() };
+  c.executionCtx.waitUntil(caches.default.put(key, new Response(body, { headers })));
+  return c.body(body, 200, { ...headers, 'cache-status': 'edgecart; fwd=uri-miss; stored' });
+});
+
+const IDEMPOTENCY_RETENTION_MS = 86_400_000;
+const IDEMPOTENCY_LEASE_MS = 30_000;
+
+function replay(c, record) {
+  return c.body(record.body, record.status, {
+    'content-type': record.content_type,
+    ...(record.location ? { location: record.location } : {}),
+    'idempotent-replayed': 'true',
+    'cache-control': 'private, no-store',
+  });
+}
+
+app.post('/orders', async (c) => {
+  const id = await authenticate(c);
+  if (id instanceof Response) return id;
+  const idemKey = c.req.header('idempotency-key');
+  if (!idemKey || idemKey.length > 255) return problem(c, 400, '/problems/bad-request', 'Idempotency-Key');
+  const text = await c.req.text();
+  let request;
+  try {
+    request = JSON.parse(text);
+  } catch {
+    return problem(c, 400, '/problems/bad-request', 'Bad JSON');
+  }
+  const user = await userKey(id.iss, id.sub);
+  const recordKey = await sha256Parts([user, 'POST', '/orders', idemKey].map((p) => encoder.encode(p)));
+  const fingerprint = await sha256Parts([encoder.encode(text)]);
+  const now = Date.now();
+  const attempt = crypto.randomUUID();
+  // The claim: one statement; a conflict means the key was seen before.
+  const claim = await c.env.DB.prepare(
+    `INSERT INTO idempotency_records (key, fingerprint, state, attempt, created_at, expires_at, locked_until)
+     VALUES (?1, ?2, 'in_progress', ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING`,
+  )
+    .bind(recordKey, fingerprint, attempt, now, now + IDEMPOTENCY_RETENTION_MS, now + IDEMPOTENCY_LEASE_MS)
+    .run();
+  if (claim.meta.changes === 0) {
+    const record = await c.env.DB.prepare(
+      'SELECT fingerprint, state, status, content_type, location, body FROM idempotency_records WHERE key = ?1',
+    )
+      .bind(recordKey)
+      .first();
+    if (!record) return problem(c, 409, '/problems/request-in-flight', 'Retry');
+    if (record.fingerprint !== fingerprint) {
+      return problem(c, 422, '/problems/idempotency-key-reused', 'Idempotency-Key reused');
+    }
+    if (record.state !== 'completed') return problem(c, 409, '/problems/request-in-flight', 'In flight');
+    return replay(c, record);
+  }
+  const forget = () =>
+    c.env.DB.prepare('DELETE FROM idempotency_records WHERE key = ?1 AND attempt = ?2').bind(recordKey, attempt).run();
+  const cartKey = `cart:${user}`;
+  const cart = await loadCart(c, cartKey);
+  if (request.cart_version !== cart.version) {
+    await forget();
+    return problem(c, 409, '/problems/cart-changed', 'Cart changed');
+  }
+  const priced = price(cart, await productsFor(c, cartSkus(cart)));
+  const items = priced.items.filter((i) => i.available);
+  if (!items.length || items.length !== priced.items.length) {
+    await forget();
+    return problem(c, 409, '/problems/cart-not-orderable', 'Cart cannot be ordered');
+  }
+  const orderId = `ord_${recordKey.slice(0, 32)}`;
+  const order = {
+    id: orderId,
+    status: 'confirmed',
+    items: items.map(({ sku, name, unit_price_minor, quantity, line_total_minor }) => ({
+      sku,
+      name,
+      unit_price_minor,
+      quantity,
+      line_total_minor,
+    })),
+    total_minor: priced.subtotal_minor,
+    currency: priced.currency,
+    created_at: new Date(now).toISOString(),
+  };
+  const body = JSON.stringify(order);
+  const db = c.env.DB;
+  // One transaction: the order, its lines, the stock and the completed record.
+  await db.batch([
+    db
+      .prepare(
+        `INSERT INTO orders (id, user_key, status, currency, total_minor, line_count, cart_version, created_at)
+         VALUES (?1, ?2, 'confirmed', ?3, ?4, ?5, ?6, ?7)`,
+      )
+      .bind(orderId, user, order.currency, order.total_minor, items.length, cart.version, now),
+    ...order.items.map((l, i) =>
+      db
+        .prepare(
+          `INSERT INTO order_lines (order_id, position, sku, name, unit_price_minor, quantity, line_total_minor)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+        )
+        .bind(orderId, i, l.sku, l.name, l.unit_price_minor, l.quantity, l.line_total_minor),
+    ),
+    ...order.items.map((l) =>
+      db.prepare('UPDATE products SET stock = stock - ?2 WHERE sku = ?1 AND stock >= ?2').bind(l.sku, l.quantity),
+    ),
+    db
+      .prepare(
+        `UPDATE idempotency_records SET state = 'completed', status = 201, content_type = 'application/json',
+         location = ?2, body = ?3 WHERE key = ?1`,
+      )
+      .bind(recordKey, `/orders/${orderId}`, body),
+  ]);
+  await c.env.CARTS.put(
+    cartKey,
+    JSON.stringify({ version: cart.version + 1, updated_at: new Date().toISOString(), currency: null, lines: [] }),
+    { expirationTtl: CART_TTL },
+  );
+  return c.body(body, 201, {
+    'content-type': 'application/json',
+    location: `/orders/${orderId}`,
+    'cache-control': 'private, no-store',
+  });
+});
+
+app.get('/orders', async (c) => {
+  const id = await authenticate(c);
+  if (id instanceof Response) return id;
+  const user = await userKey(id.iss, id.sub);
+  const { results: orders } = await c.env.DB.prepare(
+    `SELECT id, status, currency, total_minor, created_at FROM orders WHERE user_key = ?1
+     ORDER BY created_at DESC, id DESC LIMIT 20`,
+  )
+    .bind(user)
+    .all();
+  let lines = [];
+  if (orders.length) {
+    const marks = orders.map((_, i) => `?${i + 1}`).join(', ');
+    ({ results: lines } = await c.env.DB.prepare(
+      `SELECT order_id, sku, name, unit_price_minor, quantity, line_total_minor FROM order_lines
+       WHERE order_id IN (${marks}) ORDER BY order_id, position`,
+    )
+      .bind(...orders.map((o) => o.id))
+      .all());
+  }
+  const items = orders.map((o) => ({
+    ...o,
+    created_at: new Date(o.created_at).toISOString(),
+    items: lines.filter((l) => l.order_id === o.id).map(({ order_id, ...l }) => l),
+  }));
+  return c.json({ items, next_cursor: null }, 200, { 'cache-control': 'private, no-store' });
 });
 
 // Storage floors: one binding call each and a constant answer, to show how much of a route's
