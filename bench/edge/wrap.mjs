@@ -267,9 +267,19 @@ async function report(id) {
   });
 }
 
-/** `handler` (a module worker's default export) with its bindings counted and delayed. */
+/**
+ * `handler` (a module worker's default export) with its fetch handler's bindings counted and
+ * delayed. Its other handlers (scheduled, the queue consumer) run as they are, with the real
+ * env: their work belongs to no request, and counting it would blur the request's count.
+ */
 export function wrap(handler) {
+  const others = Object.fromEntries(
+    Object.entries(handler)
+      .filter(([name, f]) => name !== 'fetch' && typeof f === 'function')
+      .map(([name, f]) => [name, (...a) => f.apply(handler, a)]),
+  );
   return {
+    ...others,
     async fetch(request, env, ctx) {
       patchCache();
       const url = new URL(request.url);
