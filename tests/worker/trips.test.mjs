@@ -32,8 +32,11 @@
 //   product routes.
 // - POST /orders, a new Idempotency-Key: the write limit; the claim in the user's Durable
 //   Object; the cart's KV read; one D1 query pricing it; the checkout as one D1 batch (order,
-//   lines, stock, generation, verification); the emptied cart's KV write; this location's
-//   generation mirror deleted (its stock changed); the record completed in the Durable Object.
+//   its order.confirmed event in the outbox, lines, stock, generation, verification); the
+//   event sent to the ORDER_EVENTS queue (one sendBatch); the emptied cart's KV write; this
+//   location's generation mirror deleted (its stock changed); the record completed in the
+//   Durable Object. The queue's consumer (the webhook delivery) runs outside the request and
+//   is not counted.
 // - POST /orders, the same key again (a replay): the write limit and the claim, which answers
 //   with the stored response: no D1, no KV.
 // - GET /orders: orders and their lines in one D1 batch.
@@ -64,7 +67,7 @@ const TABLE = [
     'POST /orders (new key)',
     'POST',
     '/orders',
-    { ratelimit: 1, do_call: 2, kv_read: 1, d1_primary: 2, kv_write: 1, cache_delete: 1 },
+    { ratelimit: 1, do_call: 2, kv_read: 1, d1_primary: 2, queue_send: 1, kv_write: 1, cache_delete: 1 },
   ],
   ['POST /orders (replay)', 'POST', '/orders', { ratelimit: 1, do_call: 1 }],
   ['GET /orders', 'GET', '/orders', { d1_primary: 1 }],
