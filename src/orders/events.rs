@@ -21,9 +21,18 @@ pub struct EventMessage {
     pub id: EventId,
 }
 
-/// Sends the events' ids to the queue, awaited (a response after it means the queue has
-/// them); whether it did. Never fails the request: the D1 commit already happened, and the
-/// sweep re-sends.
+/// Sends the events' ids to the queue after the response (`waitUntil`), so the shopper does
+/// not wait for the queue's round trip: the events are already committed in D1, and a send
+/// that fails or never runs (the isolate goes away) is re-sent by the outbox sweep.
+pub fn publish_after_response(ctx: &worker::Context, env: &Env, ids: Vec<EventId>) {
+    let env = env.clone();
+    ctx.wait_until(async move {
+        publish(&env, &ids).await;
+    });
+}
+
+/// Sends the events' ids to the queue, awaited; whether it did. Never fails: the D1 commit
+/// already happened, and the sweep re-sends.
 pub async fn publish(env: &Env, ids: &[EventId]) -> bool {
     if ids.is_empty() {
         return true;

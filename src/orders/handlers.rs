@@ -236,7 +236,11 @@ async fn transition(
     let made =
         store::transition(&db, reader, &id, transition, &event, &random_id(), cx.now).await?;
     if made {
-        let _ = super::events::publish(&cx.env, &[EventId::derive(&id, transition.event())]).await;
+        super::events::publish_after_response(
+            &cx.ctx,
+            &cx.env,
+            vec![EventId::derive(&id, transition.event())],
+        );
         if transition == Transition::Cancel {
             // Stock went back with a catalogue generation bump: this location's cached pages
             // show it from the next read.
@@ -279,14 +283,14 @@ impl Checkout<'_> {
                 // The attempt taken over may have crashed between its commit and its send:
                 // send again (the consumer ignores a delivered event; the sweep is the
                 // backstop either way).
-                let _ = super::events::publish(
+                super::events::publish_after_response(
+                    &cx.ctx,
                     &cx.env,
-                    &[super::model::EventId::derive(
+                    vec![super::model::EventId::derive(
                         &self.id,
                         super::model::EventType::Confirmed,
                     )],
-                )
-                .await;
+                );
                 self.empty_cart_if_unchanged(cx, order.cart_version)
                     .await
                     .map_err(after_write)?;
@@ -326,7 +330,7 @@ impl Checkout<'_> {
             *wrote = true;
             match store::commit(&db, &new).await {
                 Ok(()) => {
-                    let _ = super::events::publish(&cx.env, &[new.event().0]).await;
+                    super::events::publish_after_response(&cx.ctx, &cx.env, vec![new.event().0]);
                     if let Some(ms) = self.delay_after_write {
                         sleep(ms).await;
                     }
