@@ -37,6 +37,13 @@ pub fn from_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Whether `text` is exactly `digits` lower-case hex digits (the ids and keys edgecart makes
+/// from [`hex`]).
+#[must_use]
+pub fn is_lower_hex(text: &str, digits: usize) -> bool {
+    text.len() == digits && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// SHA-256 over length-prefixed parts, hex. Length prefixes make `("ab", "c")` and
 /// `("a", "bc")` hash differently.
 #[must_use]
@@ -52,6 +59,21 @@ pub fn sha256_parts(parts: &[&[u8]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lower_hex_is_exact_in_length_and_case() {
+        assert!(is_lower_hex(&hex(&[0x00, 0xab, 0xff]), 6));
+        for (text, digits) in [
+            ("00abf", 6),
+            ("00abff0", 6),
+            ("00ABff", 6),
+            ("00abfg", 6),
+            ("", 1),
+        ] {
+            assert!(!is_lower_hex(text, digits), "{text}");
+        }
+        assert!(is_lower_hex("", 0));
+    }
 
     #[test]
     fn hex_is_lower_case_and_complete() {

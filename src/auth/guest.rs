@@ -71,12 +71,8 @@ pub struct GuestSession {
 /// Whether `sub` has the shape of a guest subject (`guest_` + 32 lower-case hex digits).
 #[must_use]
 pub fn is_guest_sub(sub: &str) -> bool {
-    sub.strip_prefix(SUB_PREFIX).is_some_and(|hex| {
-        hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    sub.strip_prefix(SUB_PREFIX)
+        .is_some_and(|hex| crate::hash::is_lower_hex(hex, 32))
 }
 
 /// Issues a guest token for `random_hex` (32 hex digits of fresh randomness) at `now`.

@@ -144,11 +144,7 @@ impl CartId {
     /// # Errors
     /// A description when `text` is not 32 lower-case hex characters.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let ok = text.len() == 32
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok {
+        if crate::hash::is_lower_hex(text, 32) {
             Ok(Self(text.to_owned()))
         } else {
             Err("cart id must be 32 lower-case hex characters".into())

@@ -43,11 +43,7 @@ impl OrderId {
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         let hex = text.strip_prefix(Self::PREFIX)?;
-        let ok = hex.len() == Self::HEX_LEN
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| Self(text.to_owned()))
+        crate::hash::is_lower_hex(hex, Self::HEX_LEN).then(|| Self(text.to_owned()))
     }
 
     #[must_use]
@@ -411,11 +407,7 @@ impl EventId {
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         let hex = text.strip_prefix(Self::PREFIX)?;
-        let ok = hex.len() == Self::HEX_LEN
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| Self(text.to_owned()))
+        crate::hash::is_lower_hex(hex, Self::HEX_LEN).then(|| Self(text.to_owned()))
     }
 
     #[must_use]
