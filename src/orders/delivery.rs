@@ -38,9 +38,7 @@ const SWEEP_ROUNDS: usize = 10;
 pub async fn consume(batch: &MessageBatch<JsValue>, env: &Env) {
     // `order-events-dlq`, or a copy's (`order-events-dlq-staging`).
     let dead_letters = batch.queue().starts_with(DEAD_LETTER_QUEUE);
-    let setup = crate::http::config_of(env)
-        .and_then(|config| crate::catalogue::store::database(env).map(|db| (config, db)));
-    let (config, db) = match setup {
+    let (config, db) = match config_and_database(env) {
         Ok(setup) => setup,
         Err(e) => {
             // Nothing can be recorded: retry (the dead-letter queue's retries end in its
@@ -226,9 +224,7 @@ async fn post(
 /// The outbox sweep: re-sends pending events left untouched for
 /// `ORDER_EVENTS_SWEEP_AFTER_SECONDS` (only while a webhook is configured).
 pub async fn sweep(env: &Env) {
-    let setup = crate::http::config_of(env)
-        .and_then(|config| crate::catalogue::store::database(env).map(|db| (config, db)));
-    let (config, db) = match setup {
+    let (config, db) = match config_and_database(env) {
         Ok(setup) => setup,
         Err(e) => return log("order events sweep not run", None, &e),
     };
@@ -264,6 +260,12 @@ pub async fn sweep(env: &Env) {
             &serde_json::json!({ "resent": sent }),
         );
     }
+}
+
+/// What the consumer and the sweep both need: the configuration and the D1 binding.
+fn config_and_database(env: &Env) -> Result<(Config, D1Database), ApiError> {
+    let config = crate::http::config_of(env)?;
+    Ok((config, crate::catalogue::store::database(env)?))
 }
 
 fn log(what: &str, id: Option<&EventId>, e: &ApiError) {
