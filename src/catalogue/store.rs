@@ -162,11 +162,14 @@ pub async fn find(db: &D1Database, sku: &Sku) -> Result<Option<Product>, ApiErro
 
 /// The products among `skus` that exist, ordered by sku; unknown skus are simply absent.
 /// Duplicates are asked for once. One `IN (?1, ?2, …)` query per 100 distinct skus (one
-/// query for any realistic cart).
+/// query for any realistic cart). On the primary or in a session ([`crate::d1::read`]).
 ///
 /// # Errors
 /// 503 when D1 fails; 500 when a stored row does not parse.
-pub async fn find_many(db: &D1Database, skus: &[Sku]) -> Result<Vec<Product>, ApiError> {
+pub async fn find_many(
+    db: &impl crate::d1::Database,
+    skus: &[Sku],
+) -> Result<Vec<Product>, ApiError> {
     let mut wanted: Vec<&Sku> = skus.iter().collect();
     wanted.sort();
     wanted.dedup();
@@ -177,7 +180,7 @@ pub async fn find_many(db: &D1Database, skus: &[Sku]) -> Result<Vec<Product>, Ap
         // `json_rows` sorts.
         let sql = json_select(&format!("WHERE sku IN ({})", placeholders.join(", ")));
         let values: Vec<JsValue> = chunk.iter().map(|s| text(s.as_str())).collect();
-        let stmt = bind(db.prepare(sql), &values)?;
+        let stmt = bind(db.prepare(&sql), &values)?;
         found.extend(json_rows(stmt, "d1 find products").await?);
     }
     Ok(found)
