@@ -21,7 +21,8 @@ use crate::http::{self, problem::ApiError, Cx, PRIVATE_NO_STORE};
 /// 401, 429/503 from storage.
 pub async fn get(cx: &mut Cx) -> Result<Response, ApiError> {
     let identity = authenticate(cx).await?;
-    let (cart, priced) = store::load_priced(&cx.env, &identity.user_key()).await?;
+    let (cart, priced) =
+        store::load_priced_near(&cx.env, &identity.user_key(), cx.read_start()).await?;
     respond(&cart, &priced)
 }
 
@@ -103,7 +104,8 @@ pub async fn merge(cx: &mut Cx) -> Result<Response, ApiError> {
         let emptied = guest_cart.emptied(cx.now)?;
         store::save(&cx.env, &guest_key, &emptied, ttl).await?;
     }
-    let products = store::products(&cx.env, &cart.skus()).await?;
+    let start = cx.read_start().at_least(cart.bookmark());
+    let products = store::products_near(&cx.env, &cart.skus(), &start).await?;
     let priced = price(&cart, &products);
     let mut response = http::json(
         200,
@@ -196,7 +198,10 @@ async fn write(cx: &mut Cx, identity: &Identity, write: Write) -> Result<Respons
     if let Write::Line(sku, Requested::Set(_)) = &write {
         skus.push(sku.clone());
     }
-    let products = store::products(&cx.env, &skus).await?;
+    // From a replica near the user: a price or stock a few moments old is safe to show and
+    // to check a quantity against, because checkout prices everything again on the primary.
+    let start = cx.read_start().at_least(current.bookmark());
+    let products = store::products_near(&cx.env, &skus, &start).await?;
     let change = match &write {
         Write::Line(sku, Requested::Set(quantity)) => Change::Set {
             sku,

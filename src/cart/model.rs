@@ -21,6 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::model::{Currency, Product, Sku};
+use crate::d1::Bookmark;
 use crate::http::problem::ApiError;
 use crate::time::UnixMillis;
 
@@ -130,6 +131,10 @@ pub struct Cart {
     /// The guest cart states merged into this cart (`<cart id>:<version>`, newest last, at most
     /// [`MAX_MERGE_MARKS`]): merging one of them again changes nothing.
     merged: Vec<String>,
+    /// Where in the database's history the user's last write that this cart's pricing depends
+    /// on landed (the checkout's: it changed stock): reads that price the cart start no older
+    /// than this (read-your-writes through D1 replicas). Kept by every later write.
+    bookmark: Option<Bookmark>,
 }
 
 /// How many merged guest cart states a cart remembers.
@@ -178,6 +183,9 @@ struct CartDocument {
     lines: Vec<Line>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     merged: Vec<String>,
+    /// A D1 bookmark; absent before carts carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bookmark: Option<String>,
 }
 
 impl TryFrom<CartDocument> for Cart {
@@ -215,6 +223,9 @@ impl TryFrom<CartDocument> for Cart {
             version: doc.version,
             updated_at,
             merged: doc.merged,
+            // A stored bookmark that is no longer one (D1 changed its format) is dropped:
+            // pricing then reads from any replica, as for a cart without one.
+            bookmark: doc.bookmark.as_deref().and_then(Bookmark::parse),
         })
     }
 }
@@ -228,6 +239,7 @@ impl From<Cart> for CartDocument {
             currency: cart.currency,
             lines: cart.lines,
             merged: cart.merged,
+            bookmark: cart.bookmark.map(|b| b.as_str().to_owned()),
         }
     }
 }
@@ -321,6 +333,7 @@ impl Cart {
             version: 0,
             updated_at: None,
             merged: Vec::new(),
+            bookmark: None,
         }
     }
 
@@ -365,6 +378,21 @@ impl Cart {
         }
     }
 
+    /// The bookmark of the user's last write the cart's pricing depends on, if any.
+    #[must_use]
+    pub fn bookmark(&self) -> Option<&Bookmark> {
+        self.bookmark.as_ref()
+    }
+
+    /// This cart remembering `bookmark` (kept when `None`: an older write stays visible).
+    #[must_use]
+    pub fn with_bookmark(mut self, bookmark: Option<Bookmark>) -> Cart {
+        if bookmark.is_some() {
+            self.bookmark = bookmark;
+        }
+        self
+    }
+
     /// When the cart was last stored; `None` for a cart never written.
     #[must_use]
     pub fn updated_at(&self) -> Option<UnixMillis> {
@@ -405,6 +433,7 @@ impl Cart {
             version: self.next_version()?,
             updated_at: Some(now),
             merged: self.merged.clone(),
+            bookmark: self.bookmark.clone(),
         })
     }
 
@@ -490,6 +519,7 @@ impl Cart {
             version: self.next_version()?,
             updated_at: Some(now),
             merged: self.merged.clone(),
+            bookmark: self.bookmark.clone(),
         }))
     }
 
@@ -563,6 +593,7 @@ impl Cart {
                 version: self.next_version()?,
                 updated_at: Some(now),
                 merged,
+                bookmark: self.bookmark.clone(),
             }),
             report,
         })
@@ -955,6 +986,32 @@ mod tests {
         let full = set(&empty, &tea, 3);
         let emptied = full.emptied(NOW).unwrap();
         assert_eq!((emptied.version(), emptied.currency()), (3, None));
+    }
+
+    #[test]
+    fn the_checkout_bookmark_is_stored_kept_by_later_writes_and_dropped_if_malformed() {
+        let mark = crate::d1::Bookmark::parse(
+            "00000000-00000005-00000000-00000000000000000000000000000000",
+        )
+        .unwrap();
+        let tea = product("tea", 100, "EUR");
+        let emptied = set(&Cart::empty(), &tea, 1)
+            .emptied(NOW)
+            .unwrap()
+            .with_bookmark(Some(mark.clone()));
+        let refilled = set(&emptied, &tea, 2).with_bookmark(None);
+        assert_eq!(refilled.bookmark(), Some(&mark));
+        let text = serde_json::to_string(&refilled).unwrap();
+        let back: Cart = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, refilled);
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["bookmark"], mark.as_str());
+        doc["bookmark"] = "not-a-bookmark".into();
+        let tolerant: Cart = serde_json::from_value(doc).unwrap();
+        assert_eq!(tolerant.bookmark(), None);
+        assert_eq!(tolerant.version(), refilled.version());
+        let plain = serde_json::to_value(Cart::empty()).unwrap();
+        assert!(plain.get("bookmark").is_none());
     }
 
     #[test]

@@ -42,6 +42,7 @@ use worker::Env;
 
 use super::model::{price, Cart, PricedCart};
 use crate::catalogue::model::{Product, Sku};
+use crate::d1::Start;
 use crate::http::problem::ApiError;
 
 /// The KV binding holding carts.
@@ -214,7 +215,8 @@ fn put_options(ttl_seconds: u64, metadata: &Metadata) -> Result<js_sys::Object, 
     Ok(options)
 }
 
-/// The catalogue's current entries for `skus` (absent skus are simply missing).
+/// The catalogue's current entries for `skus` (absent skus are simply missing), read on the
+/// primary: what checkout prices with.
 ///
 /// # Errors
 /// 503 when D1 fails.
@@ -226,13 +228,60 @@ pub async fn products(env: &Env, skus: &[Sku]) -> Result<Vec<Product>, ApiError>
     crate::catalogue::store::find_many(&db, skus).await
 }
 
-/// The user's cart and the same cart priced from the catalogue now.
+/// The catalogue's entries for `skus` as a D1 session from `start` reads them: from a replica
+/// near the worker when one is at least as new as `start`, else the primary
+/// ([`crate::d1::read`]: a failed session read is retried once on the primary).
+///
+/// What a shopper may see, and for how long:
+/// - the shopper's own writes: the cart lines are KV (never a replica); the checkout's stock
+///   change is in the cart's bookmark ([`Cart::bookmark`]) and the client's bookmark header,
+///   and `start` is no older than either, so it shows wherever the read lands;
+/// - others' writes (a merchant's price, text or stock change, other shoppers' orders): at
+///   most the replica's lag behind the primary. Nothing is bought at such a price: checkout
+///   prices again on the primary ([`products`]) and refuses a total the shopper was not shown
+///   (`expected_total_minor`).
+///
+/// # Errors
+/// 503 (with `Retry-After`) when the primary fails too.
+pub async fn products_near(
+    env: &Env,
+    skus: &[Sku],
+    start: &Start,
+) -> Result<Vec<Product>, ApiError> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let db = crate::catalogue::store::database(env)?;
+    crate::d1::read(&db, start, async |handle| {
+        crate::catalogue::store::find_many(&handle, skus).await
+    })
+    .await
+}
+
+/// The user's cart and the same cart priced from the catalogue on the primary now (checkout).
 ///
 /// # Errors
 /// As [`load`] and [`products`].
 pub async fn load_priced(env: &Env, user_key: &str) -> Result<(Cart, PricedCart), ApiError> {
     let cart = load(env, user_key).await?;
     let found = products(env, &cart.skus()).await?;
+    let priced = price(&cart, &found);
+    Ok((cart, priced))
+}
+
+/// The user's cart priced as [`products_near`] reads the catalogue, from `start` but no older
+/// than the cart's bookmark (`GET /cart`).
+///
+/// # Errors
+/// As [`load`] and [`products_near`].
+pub async fn load_priced_near(
+    env: &Env,
+    user_key: &str,
+    start: Start,
+) -> Result<(Cart, PricedCart), ApiError> {
+    let cart = load(env, user_key).await?;
+    let start = start.at_least(cart.bookmark());
+    let found = products_near(env, &cart.skus(), &start).await?;
     let priced = price(&cart, &found);
     Ok((cart, priced))
 }

@@ -27,6 +27,11 @@ const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 /// `Cache-Control` for anything that depends on who asked.
 pub const PRIVATE_NO_STORE: &str = "private, no-store";
 
+/// The header a write's D1 bookmark is answered in (checkout, cancellation) and a client sends
+/// back on its next reads, so they show that write whichever replica serves them
+/// ([`crate::d1::Start::from_header`]: anything but a bookmark is read on the primary).
+pub const BOOKMARK_HEADER: &str = "Edgecart-Bookmark";
+
 /// Everything a handler needs about the request in flight.
 pub struct Cx {
     /// The runtime's request, used as is: converting it to `worker::Request` would read
@@ -161,6 +166,12 @@ impl Cx {
     #[must_use]
     pub fn header(&self, name: &str) -> Option<String> {
         crate::js_text::header(&self.headers, name)
+    }
+
+    /// Where this request's D1 reads start, from its [`BOOKMARK_HEADER`].
+    #[must_use]
+    pub fn read_start(&self) -> crate::d1::Start {
+        crate::d1::Start::from_header(self.header(BOOKMARK_HEADER).as_deref())
     }
 
     /// The raw query string, without `?` (empty when there is none).
