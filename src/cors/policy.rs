@@ -25,11 +25,11 @@ pub const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, DELETE";
 
 /// Request headers a cross-origin page may send.
 pub const ALLOW_HEADERS: &str =
-    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key";
+    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, Edgecart-Bookmark";
 
 /// Response headers a cross-origin page may read (besides the CORS-safelisted ones).
 pub const EXPOSE_HEADERS: &str =
-    "ETag, Location, Idempotent-Replayed, Cache-Status, Retry-After, X-Request-Id, WWW-Authenticate, Allow";
+    "ETag, Location, Idempotent-Replayed, Cache-Status, Retry-After, X-Request-Id, WWW-Authenticate, Allow, Edgecart-Bookmark";
 
 /// How long (seconds) a browser may cache a preflight answer. Chromium caps this at 7200.
 pub const MAX_AGE_SECONDS: u32 = 600;

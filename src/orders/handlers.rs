@@ -24,6 +24,7 @@ use super::model::{
 use super::store::{self, CommitFailure, NewOrder, Reader};
 use crate::auth::{authenticate, require_scope};
 use crate::config::Config;
+use crate::d1::Bookmark;
 use crate::http::{self, problem::ApiError, random_id, Cx, PRIVATE_NO_STORE};
 use crate::idempotency::key::{Fingerprint, IdempotencyKey, RecordKey};
 use crate::idempotency::machine::{NextAction, Policy, Release, StoredResponse};
@@ -107,8 +108,10 @@ pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
     // or a retry would start a new operation (a new order id) beside a written order.
     let mut wrote = resumed;
     let outcome = job.run(cx, &mut wrote).await;
+    let mut bookmark = None;
     let stored = match outcome {
-        Ok(order) => {
+        Ok((order, written)) => {
+            bookmark = written;
             // The checkout bumped the catalogue generation with the stock; make this
             // location's cached catalogue pages show the new stock from the next read.
             if let Ok(origin) = crate::catalogue::handlers::origin(cx) {
@@ -137,10 +140,33 @@ pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
         // takes over, finds this order by its derived id and completes the record.
         log_warning("idempotency completion failed", &e);
     }
-    respond(&stored, false)
+    with_bookmark(respond(&stored, false)?, bookmark.as_ref())
 }
 
-/// `GET /orders`: the caller's orders, newest first.
+/// `response` with the bookmark of the write it reports in [`http::BOOKMARK_HEADER`], for the
+/// client to send on its next reads (read-your-writes through D1 replicas). Absent when D1
+/// gave none, and on replays (the stored answer is sent as it was; a read without a bookmark
+/// may then lag by the replica's delay).
+fn with_bookmark(
+    mut response: Response,
+    bookmark: Option<&Bookmark>,
+) -> Result<Response, ApiError> {
+    if let Some(b) = bookmark {
+        response
+            .headers_mut()
+            .set(http::BOOKMARK_HEADER, b.as_str())
+            .map_err(|e| {
+                ApiError::Internal(format!("set header {}: {e}", http::BOOKMARK_HEADER))
+            })?;
+    }
+    Ok(response)
+}
+
+/// `GET /orders`: the caller's orders, newest first, read in a D1 session from the request's
+/// bookmark header (a replica near the user may answer; one that is no newer than the
+/// bookmark does not). Without the header, orders placed or cancelled elsewhere may show up
+/// to the replica's lag late; with the bookmark of the user's checkout or cancellation, they
+/// show at once.
 ///
 /// # Errors
 /// 400 for a malformed query, 401, 503.
@@ -148,7 +174,11 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     let identity = authenticate(cx).await?;
     let query = PageQuery::parse(&cx.query())?;
     let db = crate::catalogue::store::database(&cx.env)?;
-    let (items, next) = store::page(&db, &identity.user_key(), &query).await?;
+    let user_key = identity.user_key();
+    let (items, next) = crate::d1::read(&db, &cx.read_start(), async |handle| {
+        store::page(&handle, &user_key, &query).await
+    })
+    .await?;
     http::json(
         200,
         &serde_json::json!({
@@ -160,7 +190,8 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
 }
 
 /// `GET /orders/{id}`: the caller's order; another user's or a malformed id is 404. With
-/// `orders:write` (the merchant) any order, with its events and their delivery state.
+/// `orders:write` (the merchant) any order, with its events and their delivery state. Read as
+/// [`list`] reads (a session from the request's bookmark).
 ///
 /// # Errors
 /// 401, 404, 503.
@@ -175,12 +206,17 @@ pub async fn get(cx: &mut Cx, id: &str) -> Result<Response, ApiError> {
     } else {
         Reader::Owner(&user_key)
     };
-    let mut order = store::find_as(&db, reader, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if merchant {
-        order.events = Some(store::events_of(&db, &id).await?);
-    }
+    let order = crate::d1::read(&db, &cx.read_start(), async |handle| {
+        let Some(mut order) = store::find_as(&handle, reader, &id).await? else {
+            return Ok(None);
+        };
+        if merchant {
+            order.events = Some(store::events_of(&handle, &id).await?);
+        }
+        Ok(Some(order))
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
     http::json(200, &order, PRIVATE_NO_STORE)
 }
 
@@ -233,7 +269,7 @@ async fn transition(
         order.currency,
         cx.now,
     );
-    let made =
+    let (made, bookmark) =
         store::transition(&db, reader, &id, transition, &event, &random_id(), cx.now).await?;
     if made {
         super::events::publish_after_response(
@@ -254,7 +290,10 @@ async fn transition(
         .await?
         .ok_or(ApiError::NotFound)?;
     match transition.decide(order.status) {
-        Step::Unchanged => http::json(200, &order, PRIVATE_NO_STORE),
+        Step::Unchanged => with_bookmark(
+            http::json(200, &order, PRIVATE_NO_STORE)?,
+            bookmark.as_ref(),
+        ),
         Step::Refused => Err(transition.refusal()),
         Step::Apply => Err(ApiError::Internal(
             "order still confirmed after its transition batch".into(),
@@ -273,9 +312,11 @@ struct Checkout<'a> {
 }
 
 impl Checkout<'_> {
-    /// Places the order (or finds the one a crashed attempt placed) and empties the cart.
+    /// Places the order (or finds the one a crashed attempt placed) and empties the cart; with
+    /// the bookmark of the order's write when this attempt made it. The emptied cart keeps the
+    /// bookmark, so the next pricing of the cart shows the stock this order took.
     /// `wrote` turns true once the D1 write may have happened.
-    async fn run(&self, cx: &Cx, wrote: &mut bool) -> Result<Order, ApiError> {
+    async fn run(&self, cx: &Cx, wrote: &mut bool) -> Result<(Order, Option<Bookmark>), ApiError> {
         let db = crate::catalogue::store::database(&cx.env)?;
         if self.resumed {
             if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
@@ -294,7 +335,7 @@ impl Checkout<'_> {
                 self.empty_cart_if_unchanged(cx, order.cart_version)
                     .await
                     .map_err(after_write)?;
-                return Ok(order);
+                return Ok((order, None));
             }
         }
         for _ in 0..CHECKOUT_ROUNDS {
@@ -310,7 +351,7 @@ impl Checkout<'_> {
                     if self.resumed {
                         if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
                             *wrote = true;
-                            return Ok(order);
+                            return Ok((order, None));
                         }
                     }
                     return Err(refusal.into());
@@ -329,12 +370,15 @@ impl Checkout<'_> {
             };
             *wrote = true;
             match store::commit(&db, &new).await {
-                Ok(()) => {
+                Ok(bookmark) => {
                     super::events::publish_after_response(&cx.ctx, &cx.env, vec![new.event().0]);
                     if let Some(ms) = self.delay_after_write {
                         sleep(ms).await;
                     }
-                    let emptied = cart.emptied(cx.now).map_err(|e| after_write(e.into()))?;
+                    let emptied = cart
+                        .emptied(cx.now)
+                        .map_err(|e| after_write(e.into()))?
+                        .with_bookmark(bookmark.clone());
                     crate::cart::store::save(
                         &cx.env,
                         self.user_key,
@@ -343,7 +387,7 @@ impl Checkout<'_> {
                     )
                     .await
                     .map_err(after_write)?;
-                    return Ok(new.to_order());
+                    return Ok((new.to_order(), bookmark));
                 }
                 Err(CommitFailure::Unavailable(what)) => {
                     return Err(ApiError::Unavailable {
@@ -360,7 +404,7 @@ impl Checkout<'_> {
                         self.empty_cart_if_unchanged(cx, order.cart_version)
                             .await
                             .map_err(after_write)?;
-                        return Ok(order);
+                        return Ok((order, None));
                     }
                     // Another checkout (another key) already bought this cart state.
                     if store::cart_checked_out(&db, self.user_key, &cart_id, cart.version()).await?

@@ -3,8 +3,13 @@
 //! Role: the only code that speaks SQL about `orders`, `order_lines` and `order_events`, and the
 //! only code that changes `products.stock` for orders (down at checkout, back at a cancel).
 //!
-//! Consistency: D1 has one primary and this adapter uses no read replicas, so a read sees every
-//! committed write. A checkout is one `batch()`, which D1 runs as one transaction:
+//! Consistency: D1 has one primary and read replicas reached through sessions. Every write here
+//! runs on the primary; the checkout and the transitions run theirs in a `first-primary`
+//! session and return its bookmark, so the writer's later reads (orders, the cart's pricing)
+//! can start from it ([`crate::d1::read`]). Reads take a handle ([`crate::d1::Database`]): the
+//! routes that serve a user's reads pass a session from the request's bookmark, the checkout
+//! and the transitions read on the primary. A checkout is one `batch()`, which D1 runs as one
+//! transaction:
 //!
 //! 1. `INSERT` the order (its id is derived from the idempotency record, so the primary key
 //!    refuses a second order for the same checkout; the unique index on (user, cart id, cart
@@ -35,6 +40,7 @@ use super::model::{
     OrderStatus, PageQuery, Plan, ShippingAddress, Transition,
 };
 use crate::catalogue::model::{Currency, Sku};
+use crate::d1::{Bookmark, Database, Session};
 use crate::http::{problem::ApiError, unavailable};
 use crate::time::UnixMillis;
 
@@ -102,19 +108,24 @@ pub enum CommitFailure {
     Unavailable(String),
 }
 
-/// Writes the order, its lines and the stock decrement atomically (see the module header).
+/// Writes the order, its lines and the stock decrement atomically (see the module header), on
+/// the primary; returns the write's bookmark when D1 gave one.
 ///
 /// # Errors
 /// A [`CommitFailure`]; bind errors become [`CommitFailure::Unavailable`].
-pub async fn commit(db: &D1Database, order: &NewOrder<'_>) -> Result<(), CommitFailure> {
+pub async fn commit(
+    db: &D1Database,
+    order: &NewOrder<'_>,
+) -> Result<Option<Bookmark>, CommitFailure> {
     let statements = commit_statements(db, order)
         .map_err(|e| CommitFailure::Unavailable(e.log_detail().unwrap_or_default()))?;
-    match crate::d1::batch(db, statements).await {
+    let session = Session::primary(db).map_err(|e| CommitFailure::Unavailable(e.to_string()))?;
+    match crate::d1::batch(&session.handle(), statements).await {
         Ok(results) => {
             if let Some(failed) = results.iter().find(|r| !r.success()) {
                 return Err(CommitFailure::Refused(failed.error().unwrap_or_default()));
             }
-            Ok(())
+            Ok(session.bookmark())
         }
         Err(e) => {
             let text = e.to_string();
@@ -249,7 +260,7 @@ impl Reader<'_> {
 /// # Errors
 /// 503 when D1 fails; 500 when a stored row does not parse.
 pub async fn find(
-    db: &D1Database,
+    db: &impl Database,
     user_key: &str,
     id: &OrderId,
 ) -> Result<Option<Order>, ApiError> {
@@ -261,18 +272,18 @@ pub async fn find(
 /// # Errors
 /// 503 when D1 fails; 500 when a stored row does not parse.
 pub async fn find_as(
-    db: &D1Database,
+    db: &impl Database,
     reader: Reader<'_>,
     id: &OrderId,
 ) -> Result<Option<Order>, ApiError> {
     let orders = bind(
-        db.prepare(format!(
+        db.prepare(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1 AND (?2 IS NULL OR user_key = ?2)"
         )),
         &[text(id.as_str()), reader.user_key()],
     )?;
     let lines = bind(
-        db.prepare(format!(
+        db.prepare(&format!(
             "SELECT {LINE_COLUMNS} FROM order_lines
              WHERE order_id = (SELECT id FROM orders WHERE id = ?1 AND (?2 IS NULL OR user_key = ?2))
              ORDER BY position"
@@ -294,7 +305,8 @@ pub async fn find_as(
 ///    nothing back) and bump the catalogue generation, only if the event carries this
 ///    attempt's stamp, i.e. only in the batch that made the transition.
 ///
-/// Returns whether this attempt made the transition.
+/// Returns whether this attempt made the transition, and the batch's bookmark when D1 gave one
+/// (the batch runs on the primary, in a session that reports it).
 ///
 /// # Errors
 /// 503 when D1 fails (nothing or everything was written).
@@ -306,7 +318,7 @@ pub async fn transition(
     event: &EventBody,
     attempt: &str,
     now: crate::time::UnixMillis,
-) -> Result<bool, ApiError> {
+) -> Result<(bool, Option<Bookmark>), ApiError> {
     let target = transition.target().as_str();
     let event_id = EventId::derive(id, transition.event());
     let mut statements = vec![
@@ -352,7 +364,8 @@ pub async fn transition(
         }
         Transition::Fulfil => {}
     }
-    let results = crate::d1::batch(db, statements)
+    let session = Session::primary(db).map_err(|e| unavailable("d1 session", &e))?;
+    let results = crate::d1::batch(&session.handle(), statements)
         .await
         .map_err(|e| unavailable("d1 order transition batch", &e))?;
     if let Some(failed) = results.iter().find(|r| !r.success()) {
@@ -361,14 +374,15 @@ pub async fn transition(
             failed.error().unwrap_or_default()
         )));
     }
-    Ok(results.first().is_some_and(|r| r.changes() > 0))
+    let made = results.first().is_some_and(|r| r.changes() > 0);
+    Ok((made, session.bookmark()))
 }
 
 /// The events of an order, oldest first, with their delivery state (for the merchant).
 ///
 /// # Errors
 /// 503 when D1 fails; 500 when a stored row does not parse.
-pub async fn events_of(db: &D1Database, id: &OrderId) -> Result<Vec<EventState>, ApiError> {
+pub async fn events_of(db: &impl Database, id: &OrderId) -> Result<Vec<EventState>, ApiError> {
     let statement = bind(
         db.prepare(
             "SELECT id, type, delivery, attempts, created_at, delivered_at, last_status
@@ -608,7 +622,7 @@ fn insert_event_statement(
 /// # Errors
 /// 503 when D1 fails; 500 when a stored row does not parse.
 pub async fn page(
-    db: &D1Database,
+    db: &impl Database,
     user_key: &str,
     query: &PageQuery,
 ) -> Result<(Vec<Order>, Option<Cursor>), ApiError> {
@@ -634,8 +648,8 @@ pub async fn page(
             SELECT id FROM orders WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?2
          ) ORDER BY order_id, position"
     );
-    let orders = bind(db.prepare(page), &values)?;
-    let lines = bind(db.prepare(lines), &values)?;
+    let orders = bind(db.prepare(&page), &values)?;
+    let lines = bind(db.prepare(&lines), &values)?;
     let mut orders = read_orders(db, orders, lines).await?;
     let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
     let next = if orders.len() > limit {
@@ -652,7 +666,7 @@ pub async fn page(
 
 /// Runs the order and line queries in one batch (one snapshot) and joins them in order.
 async fn read_orders(
-    db: &D1Database,
+    db: &impl Database,
     orders: D1PreparedStatement,
     lines: D1PreparedStatement,
 ) -> Result<Vec<Order>, ApiError> {

@@ -41,7 +41,7 @@ describe('CORS for listed origins', () => {
     for (const m of ['GET', 'PUT', 'POST', 'DELETE']) assert.ok(methods.includes(m), m);
     assert.equal(
       res.headers.get('access-control-allow-headers'),
-      'Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key',
+      'Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, Edgecart-Bookmark',
     );
     assert.match(res.headers.get('access-control-max-age'), /^\d+$/);
     assert.deepEqual(varyNames(res), ['origin']);
@@ -76,7 +76,7 @@ describe('CORS for listed origins', () => {
     assert.equal(res.headers.get('access-control-allow-origin'), SHOP);
     assert.equal(
       res.headers.get('access-control-expose-headers'),
-      'ETag, Location, Idempotent-Replayed, Cache-Status, Retry-After, X-Request-Id, WWW-Authenticate, Allow',
+      'ETag, Location, Idempotent-Replayed, Cache-Status, Retry-After, X-Request-Id, WWW-Authenticate, Allow, Edgecart-Bookmark',
     );
     assert.ok(varyNames(res).includes('origin'));
     assert.equal(res.headers.get('access-control-allow-methods'), null);

@@ -105,10 +105,10 @@ describe('the OpenAPI document', () => {
     for (const s of ['Product', 'ProductList', 'Cart', 'CartLine', 'Order', 'OrderList', 'Me', 'Problem', 'Health', 'Ready']) {
       assert.ok(c.schemas[s], `schema ${s}`);
     }
-    for (const h of ['ETag', 'Idempotent-Replayed', 'Cache-Status', 'Retry-After', 'Location', 'WWW-Authenticate', 'X-Request-Id']) {
+    for (const h of ['ETag', 'Idempotent-Replayed', 'Cache-Status', 'Retry-After', 'Location', 'WWW-Authenticate', 'X-Request-Id', 'Edgecart-Bookmark']) {
       assert.ok(c.headers[h], `header ${h}`);
     }
-    for (const p of ['If-Match', 'If-None-Match', 'Idempotency-Key']) assert.equal(c.parameters[p]?.in, 'header', p);
+    for (const p of ['If-Match', 'If-None-Match', 'Idempotency-Key', 'Edgecart-Bookmark']) assert.equal(c.parameters[p]?.in, 'header', p);
     assert.deepEqual(c.securitySchemes.bearerAuth, { ...c.securitySchemes.bearerAuth, type: 'http', scheme: 'bearer' });
   });
 

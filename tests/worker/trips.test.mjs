@@ -32,15 +32,16 @@
 // - GET /products (first page), a miss with the generation mirrored, then a hit: as the
 //   product routes.
 // - POST /orders, a new Idempotency-Key: the write limit; the claim in the user's Durable
-//   Object; the cart's KV read; one D1 query pricing it; the checkout as one D1 batch (order,
-//   its order.confirmed event in the outbox, lines, stock, generation, verification); the
+//   Object; the cart's KV read; one D1 query pricing it on the primary; the checkout as one D1
+//   batch on the primary (order, its order.confirmed event in the outbox, lines, stock,
+//   generation, verification; in a `first-primary` session, which reports its bookmark); the
 //   event sent to the ORDER_EVENTS queue (one sendBatch); the emptied cart's KV write; this
 //   location's generation mirror deleted (its stock changed); the record completed in the
 //   Durable Object. The queue's consumer (the webhook delivery) runs outside the request and
 //   is not counted.
 // - POST /orders, the same key again (a replay): the write limit and the claim, which answers
 //   with the stored response: no D1, no KV.
-// - GET /orders: orders and their lines in one D1 batch.
+// - GET /orders: orders and their lines in one D1 batch, in a session that may read a replica.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -71,7 +72,7 @@ const TABLE = [
     { ratelimit: 1, do_call: 2, kv_read: 1, d1_primary: 2, queue_send: 1, kv_write: 1, cache_delete: 1 },
   ],
   ['POST /orders (replay)', 'POST', '/orders', { ratelimit: 1, do_call: 1 }],
-  ['GET /orders', 'GET', '/orders', { d1_primary: 1 }],
+  ['GET /orders', 'GET', '/orders', { d1_replica: 1 }],
 ];
 
 let w;
