@@ -7,10 +7,17 @@
 // so the guest cart survives a reload and is the same in a new tab. Signing in merges the guest
 // cart into the account's (POST /cart/merge); signing out forgets both, and the next add starts
 // a fresh guest cart. Tokens leave the page only as `Authorization: Bearer`, same-origin.
+//
+// Read-your-writes: a checkout or a cancellation answers with `Edgecart-Bookmark` (where its
+// database write landed). The page keeps the newest one in sessionStorage and sends it on
+// every signed-in request, so the next order list and cart show that write even when a
+// database replica that lags answers them.
 import { checkoutStep, describeProblem, formatMoney } from './core.js';
 
 const TOKEN_KEY = 'edgecart.token';
 const GUEST_KEY = 'edgecart.guest';
+const BOOKMARK_KEY = 'edgecart.bookmark';
+const BOOKMARK_HEADER = 'Edgecart-Bookmark';
 const PAGE_SIZE = 12;
 const $ = (id) => document.getElementById(id);
 
@@ -74,7 +81,10 @@ async function api(path, { method = 'GET', body, headers = {}, auth = false } = 
   if (body !== undefined) h.set('Content-Type', 'application/json');
   const token = activeToken();
   if (auth && token) h.set('Authorization', `Bearer ${token}`);
+  const bookmark = sessionStorage.getItem(BOOKMARK_KEY);
+  if (auth && bookmark) h.set(BOOKMARK_HEADER, bookmark);
   const res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+  keepBookmark(res.headers.get(BOOKMARK_HEADER));
   const type = res.headers.get('content-type') || '';
   let parsed = null;
   if (type.includes('json')) {
@@ -160,6 +170,13 @@ async function mergeGuestCart() {
   else if (res.problem) showProblem(res.problem, 'Your guest cart could not be added to your account.');
 }
 
+/** Keeps `bookmark` if it is newer than the one kept (bookmarks order as strings). */
+function keepBookmark(bookmark) {
+  if (!bookmark) return;
+  const kept = sessionStorage.getItem(BOOKMARK_KEY);
+  if (!kept || kept < bookmark) sessionStorage.setItem(BOOKMARK_KEY, bookmark);
+}
+
 function setToken(token) {
   state.token = token;
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
@@ -169,6 +186,7 @@ function setToken(token) {
 function signOut(message) {
   setToken(null);
   setGuest(null);
+  sessionStorage.removeItem(BOOKMARK_KEY);
   state.who = null;
   state.cart = null;
   state.cartEtag = null;
