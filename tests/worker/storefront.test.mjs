@@ -123,8 +123,11 @@ describe('the storefront in a browser', () => {
     });
     page.on('pageerror', (e) => page.problems.push(String(e)));
     page.orderPosts = [];
+    // The Edgecart-Bookmark each order read sent (null when none).
+    page.orderReads = [];
     page.on('request', (r) => {
       if (r.method() === 'POST' && new URL(r.url()).pathname === '/orders') page.orderPosts.push(r.headers()['idempotency-key']);
+      if (r.method() === 'GET' && new URL(r.url()).pathname === '/orders') page.orderReads.push(r.headers()['edgecart-bookmark'] ?? null);
     });
     await page.goto(`${w.url}/`);
     await page.waitForSelector('body[data-ready="true"]');
@@ -360,9 +363,15 @@ describe('the storefront in a browser', () => {
     await page.waitForSelector(`${li} .order-status`);
     assert.equal(await page.textContent(`${li} .order-status`), 'Confirmed');
     assert.equal(await stockOf(), before - 1);
+    // The checkout's bookmark is kept and the order list that followed sent it back.
+    const kept = () => page.evaluate(() => sessionStorage.getItem('edgecart.bookmark'));
+    const placed = await kept();
+    assert.match(placed ?? '', /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/);
+    assert.equal(page.orderReads.at(-1), placed);
 
     await page.click(`${li} button.cancel`);
     await page.waitForSelector(`${li}[data-status="cancelled"]`);
+    assert.ok((await kept()) > placed, 'the cancellation\'s newer bookmark is kept');
     assert.equal(await page.textContent(`${li} .order-status`), 'Cancelled');
     assert.equal(await page.locator(`${li} button.cancel`).count(), 0, 'no Cancel once cancelled');
     assert.equal(await stockOf(), before);
