@@ -11,8 +11,9 @@
 //! (`D1Database::with_session`), which D1 may answer from a replica in the worker's region,
 //! and falls back once to the primary when the session fails; [`Session::primary`] runs
 //! writes on the primary and says where in the database's history they landed
-//! ([`Bookmark`]), so a later read can start from there and see them. A session's `batch`
-//! is awaited here too (the worker crate's awaits through `JsFuture`).
+//! ([`Bookmark`]), so a later read can start from there and see them. A session's statements
+//! and batches are awaited here too, for the reason above (the worker crate's
+//! `D1DatabaseSession::batch` awaits through `JsFuture` as well).
 
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
@@ -23,10 +24,10 @@ use crate::http::problem::ApiError;
 /// A point in the database's history as D1 names it (`getBookmark()`), accepted from a client
 /// or from storage only when well-formed.
 ///
-/// D1 and Miniflare hand out the bookmarks of the storage D1 runs on (a Durable Object's
-/// SQLite): four lower-case hex groups of 8, 8, 8 and 32 digits joined by `-`
-/// (`00000000-00000001-00000000-00000000000000000000000000000000`), 59 bytes, ordered as
-/// strings (D1's binding keeps the greater of two by comparing them). Anything else is not a
+/// Miniflare's D1 hands out the bookmarks of the Durable Object storage it runs on, the
+/// storage D1 itself is built on: four lower-case hex groups of 8, 8, 8 and 32 digits joined
+/// by `-` (`00000000-00000001-00000000-00000000000000000000000000000000`), 59 bytes, ordered
+/// as strings (D1's binding keeps the greater of two by comparing them). Anything else is not a
 /// bookmark: a read given one starts on the primary instead, which is always correct, only
 /// farther. A well-formed bookmark D1 refuses (another database's, one from the future) fails
 /// the read, which [`read`] retries on the primary.
@@ -56,12 +57,6 @@ impl Bookmark {
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl serde::Serialize for Bookmark {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
     }
 }
 
@@ -193,13 +188,21 @@ impl Session {
     }
 
     /// The newest bookmark the session saw (after its queries), if D1 gave a well-formed one.
+    /// One of another shape is logged (read-your-writes would silently stop working if D1
+    /// changed its format) and not used.
     #[must_use]
     pub fn bookmark(&self) -> Option<Bookmark> {
-        self.0
-            .get_bookmark()
-            .ok()
-            .flatten()
-            .and_then(|b| Bookmark::parse(&b))
+        let text = self.0.get_bookmark().ok().flatten()?;
+        let bookmark = Bookmark::parse(&text);
+        if bookmark.is_none() {
+            let line = serde_json::json!({
+                "level": "warn",
+                "event": "d1 gave a bookmark of an unknown shape",
+                "length": text.len(),
+            });
+            worker::console_log!("{line}");
+        }
+        bookmark
     }
 }
 
