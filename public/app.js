@@ -7,7 +7,7 @@
 // so the guest cart survives a reload and is the same in a new tab. Signing in merges the guest
 // cart into the account's (POST /cart/merge); signing out forgets both, and the next add starts
 // a fresh guest cart. Tokens leave the page only as `Authorization: Bearer`, same-origin.
-import { checkoutStep, describeProblem, formatMoney } from './core.js';
+import { availabilityText, canBuy, checkoutStep, describeProblem, formatMoney } from './core.js';
 
 const TOKEN_KEY = 'edgecart.token';
 const GUEST_KEY = 'edgecart.guest';
@@ -265,14 +265,14 @@ $('sign-out').addEventListener('click', () => signOut());
 // ---------------------------------------------------------------------------------- catalogue
 
 function productCard(p) {
-  const add = el('button', { type: 'button', class: 'add', data: { sku: p.sku }, disabled: p.stock <= 0 }, p.stock > 0 ? 'Add to cart' : 'Sold out');
+  const add = el('button', { type: 'button', class: 'add', data: { sku: p.sku }, disabled: !canBuy(p) }, canBuy(p) ? 'Add to cart' : 'Sold out');
   add.addEventListener('click', () => addToCart(p.sku));
   const more = el('button', { type: 'button', class: 'link', data: { sku: p.sku } }, 'Details');
   more.addEventListener('click', () => showDetail(p.sku));
   return el('li', { class: 'card', data: { sku: p.sku } },
     el('h3', {}, p.name),
     el('p', { class: 'price' }, money(p.price_minor, p.currency)),
-    el('p', { class: 'muted stock' }, p.stock > 0 ? `${p.stock} in stock` : 'Out of stock'),
+    el('p', { class: 'muted stock' }, availabilityText(p)),
     el('div', { class: 'actions' }, add, more));
 }
 
@@ -312,10 +312,10 @@ async function showDetail(sku) {
   $('detail-name').textContent = p.name;
   $('detail-description').textContent = p.description || '';
   $('detail-price').textContent = money(p.price_minor, p.currency);
-  $('detail-stock').textContent = String(p.stock);
+  $('detail-stock').textContent = availabilityText(p);
   $('detail-sku').textContent = p.sku;
   $('detail-updated').textContent = dateTime(p.updated_at);
-  $('detail-add').disabled = p.stock <= 0;
+  $('detail-add').disabled = !canBuy(p);
   $('detail').hidden = false;
   $('detail').scrollIntoView({ block: 'nearest' });
 }

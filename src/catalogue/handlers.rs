@@ -183,6 +183,7 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     }
     let rows = store::page(&db, query.after.as_ref(), query.limit.saturating_add(1)).await?;
     let (items, next_cursor) = paginate(rows, query.limit, |p: &Product| &p.sku);
+    let items: Vec<_> = items.iter().map(Product::shopper).collect();
     let body = serde_json::to_vec(&serde_json::json!({
         "items": items,
         "next_cursor": next_cursor,
@@ -218,7 +219,7 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
         ));
     }
     let product = store::find(&db, &sku).await?.ok_or(ApiError::NotFound)?;
-    let body = serde_json::to_vec(&product)
+    let body = serde_json::to_vec(&product.shopper())
         .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
     let now = now_secs(cx);
     let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
@@ -250,7 +251,7 @@ async fn expected_version(
 
 /// The strong `ETag` of a product, over the exact JSON `GET /products/{sku}` sends.
 fn product_etag(product: &Product) -> Result<String, ApiError> {
-    let body = serde_json::to_vec(product)
+    let body = serde_json::to_vec(&product.shopper())
         .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
     Ok(super::caching::strong_etag(&body))
 }
@@ -268,15 +269,16 @@ async fn invalidate(origin: &str, before: Option<u64>, after: u64, sku: &Sku, po
     }
 }
 
-/// A write's answer: `no-store`, with the stored product's `ETag` (equal to what a `GET`
-/// will return) and, when created, its `Location`.
+/// A write's answer: `no-store`, the merchant's view (the shopper's and the exact `stock`),
+/// with the `ETag` a `GET` will return (over the shopper's view, so `If-Match` works with
+/// either) and, when created, its `Location`.
 fn written(status: u16, product: &Product) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(product)
+    let body = serde_json::to_vec(&product.merchant())
         .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
     let headers = Headers::new();
     let _ = headers.set("Content-Type", "application/json");
     let _ = headers.set("Cache-Control", "no-store");
-    let _ = headers.set("ETag", &super::caching::strong_etag(&body));
+    let _ = headers.set("ETag", &product_etag(product)?);
     if status == 201 {
         let _ = headers.set("Location", &product_path(&product.sku));
     }
