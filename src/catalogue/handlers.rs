@@ -9,7 +9,10 @@
 
 use worker::{D1Database, Headers, Response};
 
-use super::caching::{cache_key, evaluate, CachePolicy, Freshness, IfNoneMatch, Representation};
+use super::caching::{
+    cache_key, evaluate, generation_key, product_key, revision_key, CachePolicy, Freshness,
+    IfNoneMatch, Mirror, Representation,
+};
 use super::edge_cache;
 use super::listing::{paginate, ListQuery};
 use super::model::{Product, Sku};
@@ -161,6 +164,12 @@ fn store_and_respond(
 
 /// `GET /products?limit=&cursor=`: a page of the catalogue in sku order.
 ///
+/// The page's key carries the listing generation this location mirrors. A hit costs two
+/// cache lookups (mirror, entry). A miss reads the page through a D1 session at least as new
+/// as the mirror's bookmark, and never at an older generation than the key names (see
+/// `store::page_at`); without a mirror, the page and the generation come from one read, and
+/// both are stored after the response.
+///
 /// # Errors
 /// 400 for a malformed `limit`, `cursor` or `If-None-Match`; 503 when D1 is unreachable.
 pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
@@ -170,19 +179,41 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     let policy = CachePolicy::from_config(cx.config()?);
     let origin = origin(cx)?;
     let db = database(cx)?;
-    let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
-    let key = cache_key(&origin, generation, "/products", &query.canonical_params());
-    if let Some(hit) = edge_cache::lookup(&key).await {
-        return Ok(respond(
-            cx,
-            &hit.rep,
-            Payload::Stream(hit.body),
-            Served::Hit,
-            &conditions,
-        ));
+    let params = query.canonical_params();
+    let mirror = edge_cache::mirrored(&generation_key(&origin)).await;
+    if let Some(m) = &mirror {
+        let key = cache_key(&origin, m.value, "/products", &params);
+        if let Some(hit) = edge_cache::lookup(&key).await {
+            return Ok(respond(
+                cx,
+                &hit.rep,
+                Payload::Stream(hit.body),
+                Served::Hit,
+                &conditions,
+            ));
+        }
     }
-    let rows = store::page(&db, query.after.as_ref(), query.limit.saturating_add(1)).await?;
-    let (items, next_cursor) = paginate(rows, query.limit, |p: &Product| &p.sku);
+    let (page, bookmark) = store::page_at(
+        &db,
+        query.after.as_ref(),
+        query.limit.saturating_add(1),
+        mirror.as_ref().and_then(|m| m.bookmark.as_ref()),
+        mirror.as_ref().map_or(0, |m| m.value),
+    )
+    .await?;
+    let generation = match &mirror {
+        Some(m) => m.value,
+        None => {
+            let read = Mirror {
+                value: page.generation,
+                bookmark,
+            };
+            edge_cache::mirror_later(&cx.ctx, generation_key(&origin), &read, policy);
+            page.generation
+        }
+    };
+    let key = cache_key(&origin, generation, "/products", &params);
+    let (items, next_cursor) = paginate(page.products, query.limit, |p: &Product| &p.sku);
     let items: Vec<_> = items.iter().map(Product::shopper).collect();
     let body = serde_json::to_vec(&serde_json::json!({
         "items": items,
@@ -198,6 +229,13 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
 
 /// `GET /products/{sku}`: one product, 304 when the client's copy is current.
 ///
+/// The page's key carries the product's revision, as this location mirrors it: a change to
+/// another product, or a checkout that leaves this one's band alone, leaves it cached. A hit
+/// costs two cache lookups (mirror, entry). A miss reads the row through a D1 session at
+/// least as new as the mirror's bookmark, and never older than the revision the key names
+/// (see `store::find_stored`); without a mirror, the row and its revision come from one read,
+/// and both are stored after the response.
+///
 /// # Errors
 /// 400 for a sku outside its alphabet or a malformed `If-None-Match`; 404 when absent; 503
 /// when D1 is unreachable.
@@ -207,23 +245,46 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let policy = CachePolicy::from_config(cx.config()?);
     let origin = origin(cx)?;
     let db = database(cx)?;
-    let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
-    let key = cache_key(&origin, generation, &product_path(&sku), &[]);
-    if let Some(hit) = edge_cache::lookup(&key).await {
-        return Ok(respond(
-            cx,
-            &hit.rep,
-            Payload::Stream(hit.body),
-            Served::Hit,
-            &conditions,
-        ));
+    let mirror = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
+    if let Some(m) = &mirror {
+        let key = product_key(&origin, m.value, sku.as_str());
+        if let Some(hit) = edge_cache::lookup(&key).await {
+            return Ok(respond(
+                cx,
+                &hit.rep,
+                Payload::Stream(hit.body),
+                Served::Hit,
+                &conditions,
+            ));
+        }
     }
-    let product = store::find(&db, &sku).await?.ok_or(ApiError::NotFound)?;
+    let (found, bookmark) = store::find_stored(
+        &db,
+        &sku,
+        mirror.as_ref().and_then(|m| m.bookmark.as_ref()),
+        mirror.as_ref().map_or(0, |m| m.value),
+    )
+    .await?;
+    let stored = found.ok_or(ApiError::NotFound)?;
+    let revision = match &mirror {
+        Some(m) => m.value,
+        None => {
+            let read = Mirror {
+                value: stored.revision,
+                bookmark,
+            };
+            let key = revision_key(&origin, sku.as_str());
+            edge_cache::mirror_later(&cx.ctx, key, &read, policy);
+            stored.revision
+        }
+    };
+    let product = stored.product;
     let body = serde_json::to_vec(&product.shopper())
         .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
     let now = now_secs(cx);
     let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
     let rep = Representation::json(body, last_modified, now, policy);
+    let key = product_key(&origin, revision, sku.as_str());
     Ok(store_and_respond(cx, key, rep, &conditions))
 }
 
@@ -256,16 +317,41 @@ fn product_etag(product: &Product) -> Result<String, ApiError> {
     Ok(super::caching::strong_etag(&body))
 }
 
-/// After a committed write: this location's generation mirror takes the new generation and
-/// the product's previous entries go, so the next read here is a miss (see `edge_cache.rs`).
-/// `before` is the generation this location mirrored before the write, if any.
-async fn invalidate(origin: &str, before: Option<u64>, after: u64, sku: &Sku, policy: CachePolicy) {
-    edge_cache::publish_generation(origin, after, policy).await;
-    let path = product_path(sku);
-    let previous = after.saturating_sub(1);
-    edge_cache::forget(&cache_key(origin, previous, &path, &[])).await;
-    if let Some(before) = before.filter(|b| *b != previous) {
-        edge_cache::forget(&cache_key(origin, before, &path, &[])).await;
+/// After a committed write: this location's mirrors of the listing generation and of the
+/// product's revision take the write's values and bookmark (a deleted product's mirror goes),
+/// and the product's previous entry goes, so the next read here is a miss that reads the
+/// write (see `edge_cache.rs`). `before` is the revision this location mirrored before the
+/// write, if any.
+async fn invalidate(
+    origin: &str,
+    sku: &Sku,
+    before: Option<u64>,
+    written: &store::Written,
+    policy: CachePolicy,
+    deleted: bool,
+) {
+    let mirror = Mirror {
+        value: written.generation,
+        bookmark: written.bookmark.clone(),
+    };
+    edge_cache::publish(&generation_key(origin), &mirror, policy).await;
+    let key = revision_key(origin, sku.as_str());
+    if deleted {
+        edge_cache::forget(&key).await;
+    } else {
+        edge_cache::publish(&key, &mirror, policy).await;
+    }
+    if let Some(before) = before {
+        edge_cache::forget(&product_key(origin, before, sku.as_str())).await;
+    }
+}
+
+/// After a checkout or cancel committed in D1 (orders): this location's cached pages of the
+/// products whose shopper-visible stock it changed, and its listings, show the change from
+/// the next read; nothing happens when no band (or low count) moved.
+pub async fn stock_changed(cx: &Cx, policy: CachePolicy, revised: &store::Revised) {
+    if revised.generation.is_some() {
+        edge_cache::revised(cx.origin(), revised, policy).await;
     }
 }
 
@@ -303,16 +389,17 @@ pub async fn put(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let origin = origin(cx)?;
     let db = database(cx)?;
     let expected = expected_version(&db, &sku, if_match.as_ref()).await?;
-    let before = edge_cache::mirrored_generation(&origin).await;
-    let (product, upserted, after) = store::upsert(&db, &input, cx.now, expected)
+    let before = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
+    let (stored, upserted, written_at) = store::upsert(&db, &input, cx.now, expected)
         .await?
         .ok_or(ApiError::PreconditionFailed)?;
-    invalidate(&origin, before, after, &sku, policy).await;
+    let before = before.map(|m| m.value);
+    invalidate(&origin, &sku, before, &written_at, policy, false).await;
     let status = match upserted {
         Upserted::Created => 201,
         Upserted::Updated => 200,
     };
-    written(status, &product)
+    written(status, &stored.product)
 }
 
 /// `DELETE /products/{sku}` (scope `catalog:write`): 204, or 404 when absent.
@@ -328,15 +415,16 @@ pub async fn delete(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let origin = origin(cx)?;
     let db = database(cx)?;
     let expected = expected_version(&db, &sku, if_match.as_ref()).await?;
-    let before = edge_cache::mirrored_generation(&origin).await;
-    let after = store::delete(&db, &sku, expected)
+    let before = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
+    let written_at = store::delete(&db, &sku, expected)
         .await?
         .ok_or(match expected {
             // It was there at the precondition check: it changed or vanished since.
             Some(_) => ApiError::PreconditionFailed,
             None => ApiError::NotFound,
         })?;
-    invalidate(&origin, before, after, &sku, policy).await;
+    let before = before.map(|m| m.value);
+    invalidate(&origin, &sku, before, &written_at, policy, true).await;
     let headers = Headers::new();
     let _ = headers.set("Cache-Control", "no-store");
     Ok(Response::builder()
