@@ -356,6 +356,40 @@ impl Mirror {
     }
 }
 
+/// The Workers Cache tag of everything that shows a product: its page and every listing page
+/// it is on.
+#[must_use]
+pub fn product_tag(sku: &str) -> String {
+    format!("product:{sku}")
+}
+
+/// The tag every listing page carries: purged when a product is created, since the page that
+/// will show it does not carry its tag yet.
+pub const LISTING_TAG: &str = "listing";
+
+/// A listing page's `Cache-Tag`: `listing` and the tag of each product it shows. A change to
+/// a product purges exactly the pages that show it.
+#[must_use]
+pub fn listing_tags<'a>(skus: impl IntoIterator<Item = &'a str>) -> String {
+    let mut tags = LISTING_TAG.to_owned();
+    for sku in skus {
+        tags.push(',');
+        tags.push_str(&product_tag(sku));
+    }
+    tags
+}
+
+/// What a merchant's write purges: the product's pages and listings (its tag) and, for a new
+/// product, every listing page (one of them will show it).
+#[must_use]
+pub fn write_purge(sku: &str, created: bool) -> Vec<String> {
+    let mut tags = vec![product_tag(sku)];
+    if created {
+        tags.push(LISTING_TAG.to_owned());
+    }
+    tags
+}
+
 /// Whether a row read from D1 may be stored under a key that names `wanted` (a revision or
 /// generation): only when it is at least that new. An older read (a replica behind the write
 /// the key stands for) would otherwise refill the cache with the old data for `s-maxage`.
@@ -599,6 +633,15 @@ mod tests {
         for bad in ["", "x", "-1", "3.5", " 0000000a-00000001"] {
             assert_eq!(Mirror::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn tags_name_every_product_a_page_shows() {
+        assert_eq!(product_tag("tea"), "product:tea");
+        assert_eq!(listing_tags(["a", "b-2"]), "listing,product:a,product:b-2");
+        assert_eq!(listing_tags([]), "listing");
+        assert_eq!(write_purge("tea", false), ["product:tea"]);
+        assert_eq!(write_purge("tea", true), ["product:tea", "listing"]);
     }
 
     #[test]

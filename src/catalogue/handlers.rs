@@ -2,7 +2,9 @@
 //! /products/{sku}`.
 //!
 //! Thin glue: parse the request into pure values (`listing.rs`, `write.rs`, `caching.rs`),
-//! ask the edge cache (`edge_cache.rs`) and D1 (`store.rs`), and answer. Reads never look at
+//! ask the edge cache (`edge_cache.rs`) and D1 (`store.rs`), and answer. Where the platform
+//! provides Workers Cache (`workers_cache.rs`), reads skip the edge cache, read D1 at the
+//! primary and carry `Cache-Tag`; writes purge the tags of what they changed. Reads never look at
 //! `Authorization`: the catalogue is the same for everyone, so a request with a bearer token
 //! is served the same public entry. Validation happens before any storage is touched, so a
 //! refused request changes nothing.
@@ -10,13 +12,13 @@
 use worker::{D1Database, Headers, Response};
 
 use super::caching::{
-    cache_key, evaluate, generation_key, product_key, revision_key, CachePolicy, Freshness,
-    IfNoneMatch, Mirror, Representation,
+    cache_key, evaluate, generation_key, listing_tags, product_key, product_tag, revision_key,
+    write_purge, CachePolicy, Freshness, IfNoneMatch, Mirror, Representation,
 };
 use super::edge_cache;
 use super::listing::{paginate, ListQuery};
 use super::model::{Product, Sku};
-use super::store::{self, Upserted};
+use super::store::{self, ReadFrom, Upserted};
 use super::write::ProductInput;
 use crate::http::precondition::{self, IfMatch, Precondition};
 use crate::http::{problem::ApiError, Cx};
@@ -25,12 +27,17 @@ use crate::http::{problem::ApiError, Cx};
 pub const CACHE_STATUS_HIT: &str = "edgecart; hit";
 /// `Cache-Status` of a response read from D1 and stored in the edge cache.
 pub const CACHE_STATUS_STORED: &str = "edgecart; fwd=uri-miss; stored";
+/// `Cache-Status` of a response read from D1 with Workers Cache in front: edgecart's own
+/// cache was not used (Workers Cache stores the response, and answers its hits without
+/// running the worker).
+pub const CACHE_STATUS_BYPASS: &str = "edgecart; fwd=bypass; detail=workers-cache";
 
 /// Where a read's representation came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Served {
     Hit,
     Stored,
+    Bypass,
 }
 
 impl Served {
@@ -38,6 +45,7 @@ impl Served {
         match self {
             Self::Hit => CACHE_STATUS_HIT,
             Self::Stored => CACHE_STATUS_STORED,
+            Self::Bypass => CACHE_STATUS_BYPASS,
         }
     }
 }
@@ -105,7 +113,8 @@ fn set_cache_headers(headers: &Headers, cx: &Cx, rep: &Representation, served: S
     }
 }
 
-/// Answers a read from a representation: 304 or 200, with `Cache-Status` (and `Age` on a hit).
+/// Answers a read from a representation: 304 or 200, with `Cache-Status` (and `Age` on a hit)
+/// and, behind Workers Cache, its `Cache-Tag`.
 fn respond(
     cx: &Cx,
     rep: &Representation,
@@ -113,7 +122,21 @@ fn respond(
     served: Served,
     conditions: &Conditions,
 ) -> Response {
+    respond_tagged(cx, rep, payload, served, conditions, None)
+}
+
+fn respond_tagged(
+    cx: &Cx,
+    rep: &Representation,
+    payload: Payload,
+    served: Served,
+    conditions: &Conditions,
+    tags: Option<&str>,
+) -> Response {
     let headers = Headers::new();
+    if let Some(tags) = tags {
+        let _ = headers.set("Cache-Tag", tags);
+    }
     let freshness = evaluate(
         conditions.if_none_match.as_ref(),
         conditions.if_modified_since.as_deref(),
@@ -179,6 +202,30 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     let policy = CachePolicy::from_config(cx.config()?);
     let origin = origin(cx)?;
     let db = database(cx)?;
+    if cx.workers_cache.is_some() {
+        // Behind Workers Cache: read at the primary, tag, let Workers Cache store it.
+        let (page, _) = store::page_at(
+            &db,
+            query.after.as_ref(),
+            query.limit.saturating_add(1),
+            ReadFrom::Primary,
+            0,
+        )
+        .await?;
+        let (body, skus) = listing_body(page.products, query.limit)?;
+        let tags = listing_tags(skus.iter().map(Sku::as_str));
+        let now = now_secs(cx);
+        let mut rep = Representation::json(body, now, now, policy);
+        let payload = Payload::Bytes(std::mem::take(&mut rep.body));
+        return Ok(respond_tagged(
+            cx,
+            &rep,
+            payload,
+            Served::Bypass,
+            &conditions,
+            Some(&tags),
+        ));
+    }
     let params = query.canonical_params();
     let mirror = edge_cache::mirrored(&generation_key(&origin)).await;
     if let Some(m) = &mirror {
@@ -197,7 +244,7 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
         &db,
         query.after.as_ref(),
         query.limit.saturating_add(1),
-        mirror.as_ref().and_then(|m| m.bookmark.as_ref()),
+        ReadFrom::Replica(mirror.as_ref().and_then(|m| m.bookmark.as_ref())),
         mirror.as_ref().map_or(0, |m| m.value),
     )
     .await?;
@@ -213,18 +260,38 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
         }
     };
     let key = cache_key(&origin, generation, "/products", &params);
-    let (items, next_cursor) = paginate(page.products, query.limit, |p: &Product| &p.sku);
-    let items: Vec<_> = items.iter().map(Product::shopper).collect();
-    let body = serde_json::to_vec(&serde_json::json!({
-        "items": items,
-        "next_cursor": next_cursor,
-    }))
-    .map_err(|e| ApiError::Internal(format!("serialise listing: {e}")))?;
+    let (body, _) = listing_body(page.products, query.limit)?;
     // A page has no single modification time (a deletion changes it too); it was last
     // modified at the latest when it was generated, which is what it says.
     let now = now_secs(cx);
     let rep = Representation::json(body, now, now, policy);
     Ok(store_and_respond(cx, key, rep, &conditions))
+}
+
+/// A listing page's JSON (the shopper's view of up to `limit` of `rows`, and the cursor that
+/// continues when there were more), and the skus it shows.
+fn listing_body(rows: Vec<Product>, limit: u32) -> Result<(Vec<u8>, Vec<Sku>), ApiError> {
+    let (items, next_cursor) = paginate(rows, limit, |p: &Product| &p.sku);
+    let shown: Vec<_> = items.iter().map(Product::shopper).collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "items": shown,
+        "next_cursor": next_cursor,
+    }))
+    .map_err(|e| ApiError::Internal(format!("serialise listing: {e}")))?;
+    Ok((body, items.into_iter().map(|p| p.sku).collect()))
+}
+
+/// A product page's representation, generated now.
+fn product_rep(
+    cx: &Cx,
+    product: &Product,
+    policy: CachePolicy,
+) -> Result<Representation, ApiError> {
+    let body = serde_json::to_vec(&product.shopper())
+        .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
+    let now = now_secs(cx);
+    let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
+    Ok(Representation::json(body, last_modified, now, policy))
 }
 
 /// `GET /products/{sku}`: one product, 304 when the client's copy is current.
@@ -245,6 +312,22 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let policy = CachePolicy::from_config(cx.config()?);
     let origin = origin(cx)?;
     let db = database(cx)?;
+    if cx.workers_cache.is_some() {
+        // Behind Workers Cache: read at the primary, tag, let Workers Cache store it.
+        let (found, _) = store::find_stored(&db, &sku, ReadFrom::Primary, 0).await?;
+        let stored = found.ok_or(ApiError::NotFound)?;
+        let mut rep = product_rep(cx, &stored.product, policy)?;
+        let payload = Payload::Bytes(std::mem::take(&mut rep.body));
+        let tag = product_tag(sku.as_str());
+        return Ok(respond_tagged(
+            cx,
+            &rep,
+            payload,
+            Served::Bypass,
+            &conditions,
+            Some(&tag),
+        ));
+    }
     let mirror = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
     if let Some(m) = &mirror {
         let key = product_key(&origin, m.value, sku.as_str());
@@ -261,7 +344,7 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let (found, bookmark) = store::find_stored(
         &db,
         &sku,
-        mirror.as_ref().and_then(|m| m.bookmark.as_ref()),
+        ReadFrom::Replica(mirror.as_ref().and_then(|m| m.bookmark.as_ref())),
         mirror.as_ref().map_or(0, |m| m.value),
     )
     .await?;
@@ -278,12 +361,7 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
             stored.revision
         }
     };
-    let product = stored.product;
-    let body = serde_json::to_vec(&product.shopper())
-        .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
-    let now = now_secs(cx);
-    let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
-    let rep = Representation::json(body, last_modified, now, policy);
+    let rep = product_rep(cx, &stored.product, policy)?;
     let key = product_key(&origin, revision, sku.as_str());
     Ok(store_and_respond(cx, key, rep, &conditions))
 }
@@ -349,10 +427,22 @@ async fn invalidate(
 /// After a checkout or cancel committed in D1 (orders): this location's cached pages of the
 /// products whose shopper-visible stock it changed, and its listings, show the change from
 /// the next read; nothing happens when no band (or low count) moved.
+///
+/// Behind Workers Cache, the changed products' tags are purged everywhere as well (the
+/// listing pages that show them carry their tags).
 pub async fn stock_changed(cx: &Cx, policy: CachePolicy, revised: &store::Revised) {
-    if revised.generation.is_some() {
-        edge_cache::revised(cx.origin(), revised, policy).await;
+    if revised.generation.is_none() {
+        return;
     }
+    if let Some(wc) = &cx.workers_cache {
+        let tags: Vec<String> = revised
+            .skus
+            .iter()
+            .map(|s| product_tag(s.as_str()))
+            .collect();
+        wc.purge_later(&cx.ctx, &tags);
+    }
+    edge_cache::revised(cx.origin(), revised, policy).await;
 }
 
 /// A write's answer: `no-store`, the merchant's view (the shopper's and the exact `stock`),
@@ -395,6 +485,10 @@ pub async fn put(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
         .ok_or(ApiError::PreconditionFailed)?;
     let before = before.map(|m| m.value);
     invalidate(&origin, &sku, before, &written_at, policy, false).await;
+    if let Some(wc) = &cx.workers_cache {
+        let created = upserted == Upserted::Created;
+        wc.purge_later(&cx.ctx, &write_purge(sku.as_str(), created));
+    }
     let status = match upserted {
         Upserted::Created => 201,
         Upserted::Updated => 200,
@@ -425,6 +519,9 @@ pub async fn delete(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
         })?;
     let before = before.map(|m| m.value);
     invalidate(&origin, &sku, before, &written_at, policy, true).await;
+    if let Some(wc) = &cx.workers_cache {
+        wc.purge_later(&cx.ctx, &write_purge(sku.as_str(), false));
+    }
     let headers = Headers::new();
     let _ = headers.set("Cache-Control", "no-store");
     Ok(Response::builder()

@@ -254,13 +254,23 @@ impl Reads {
     }
 }
 
-/// Runs `read` in a session from `bookmark` (see [`Reads::at`]), and once more in a session
-/// at the primary when that fails (a replica that errors, or a bookmark it refuses), or when
-/// `fresh` says the answer is older than the caller needs. Returns the answer and the
+/// Where a public catalogue read starts.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadFrom<'a> {
+    /// A replica at least as new as the bookmark, or any replica without one.
+    Replica(Option<&'a Bookmark>),
+    /// The primary (a refill of a global cache right after a purge must not read a replica
+    /// behind the write that purged it).
+    Primary,
+}
+
+/// Runs `read` in a session from `from` (see [`Reads::at`]), and once more in a session at
+/// the primary when a replica's answer fails (a replica that errors, or a bookmark it
+/// refuses) or `fresh` says it is older than the caller needs. Returns the answer and the
 /// bookmark of the session that gave it.
 async fn read_fresh<T, F, Fut>(
     db: &D1Database,
-    bookmark: Option<&Bookmark>,
+    from: ReadFrom<'_>,
     fresh: impl Fn(&T) -> bool,
     read: F,
 ) -> Result<(T, Option<Bookmark>), ApiError>
@@ -272,10 +282,12 @@ where
         retry_after: 1,
         what: "d1 session could not be started".into(),
     };
-    if let Some(reads) = Reads::at(db, bookmark) {
-        if let Ok((found, reads)) = read(reads).await {
-            if fresh(&found) {
-                return Ok((found, reads.bookmark()));
+    if let ReadFrom::Replica(bookmark) = from {
+        if let Some(reads) = Reads::at(db, bookmark) {
+            if let Ok((found, reads)) = read(reads).await {
+                if fresh(&found) {
+                    return Ok((found, reads.bookmark()));
+                }
             }
         }
     }
@@ -284,7 +296,7 @@ where
     Ok((found, reads.bookmark()))
 }
 
-/// One product with its revision, read through a session from `bookmark`, never older than
+/// One product with its revision, read through a session from `from`, never older than
 /// `at_least` (a revision a mirror named): a replica behind it is asked again at the primary.
 /// `None` when the sku is not in the catalogue.
 ///
@@ -293,7 +305,7 @@ where
 pub async fn find_stored(
     db: &D1Database,
     sku: &Sku,
-    bookmark: Option<&Bookmark>,
+    from: ReadFrom<'_>,
     at_least: u64,
 ) -> Result<(Option<Stored>, Option<Bookmark>), ApiError> {
     let fresh = |found: &Option<Stored>| {
@@ -301,7 +313,7 @@ pub async fn find_stored(
             .as_ref()
             .is_none_or(|s| super::caching::fresh_enough(s.revision, at_least))
     };
-    read_fresh(db, bookmark, fresh, |reads| async move {
+    read_fresh(db, from, fresh, |reads| async move {
         let stmt = bind(
             reads.prepare(&json_select("WHERE sku = ?1")),
             &[text(sku.as_str())],
@@ -327,7 +339,7 @@ pub struct Page {
 
 /// Up to `limit` products with a sku greater than `after`, in sku order (the listing's stable
 /// order; keyset pagination, so pages never skip or repeat under concurrent writes), read
-/// through a session from `bookmark` and never at a generation older than `at_least`.
+/// through a session from `from` and never at a generation older than `at_least`.
 ///
 /// # Errors
 /// 503 when D1 fails at the primary too; 500 when a stored row does not parse.
@@ -335,11 +347,11 @@ pub async fn page_at(
     db: &D1Database,
     after: Option<&Sku>,
     limit: u32,
-    bookmark: Option<&Bookmark>,
+    from: ReadFrom<'_>,
     at_least: u64,
 ) -> Result<(Page, Option<Bookmark>), ApiError> {
     let fresh = |page: &Page| super::caching::fresh_enough(page.generation, at_least);
-    read_fresh(db, bookmark, fresh, |reads| async move {
+    read_fresh(db, from, fresh, |reads| async move {
         let limit = int(i64::from(limit));
         let (filter, values) = match after {
             Some(after) => (

@@ -131,3 +131,97 @@ describe('catalogue reads through D1 sessions', () => {
     assert.deepEqual((await standIn()).sessions, ['first-unconstrained', 'first-primary']);
   });
 });
+
+// Workers Cache where the platform provides `ctx.cache` (here the stand-in's, on requests that
+// carry `x-stand-in-workers-cache: 1`): catalogue responses carry `Cache-Tag`, are read at the
+// primary (a refill right after a global purge must not read a replica behind the write) and
+// bypass the per-location Cache API; writes that change what shoppers see purge by tag.
+describe('catalogue behind Workers Cache (a stand-in ctx.cache)', () => {
+  const WORKERS_CACHE = { 'x-stand-in-workers-cache': '1' };
+  const BYPASS = 'edgecart; fwd=bypass; detail=workers-cache';
+  let w;
+  let s;
+  let merchant;
+
+  before(async () => {
+    w = await startWorker({ scriptPath: join(ROOT, 'tests', 'worker', 'stand-in-edge.mjs'), modulesRoot: ROOT });
+    s = (await import('./checkout-helpers.mjs')).shop(w);
+    merchant = await devToken(w, { sub: 'wc-merchant', scope: 'catalog:write' });
+    await s.stock('wc-a', { price: 700, stock: 10 });
+    await s.stock('wc-b', { price: 800, stock: 10 });
+  });
+
+  after(async () => {
+    await w?.stop();
+  });
+
+  const standIn = async () => (await w.fetch('/__stand-in/log')).json();
+
+  async function order(sub, sku, quantity) {
+    const cart = await s.add(sub, sku, quantity);
+    const res = await s.checkout(sub, { body: { cart_version: cart.version }, headers: WORKERS_CACHE });
+    assert.equal(res.status, 201, await res.clone().text());
+  }
+
+  test('a product page carries its tag and says edgecart\'s cache was bypassed', async () => {
+    await standIn();
+    for (let i = 0; i < 2; i++) {
+      const res = await w.fetch('/products/wc-a', { headers: WORKERS_CACHE });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('cache-tag'), 'product:wc-a');
+      assert.equal(res.headers.get('cache-status'), BYPASS, 'never a hit of the per-location cache');
+      assert.equal(res.headers.get('cache-control'), 'public, max-age=60, s-maxage=300, stale-while-revalidate=60');
+      assert.equal((await res.json()).availability, 'in_stock');
+    }
+    const log = await standIn();
+    assert.deepEqual(log.sessions, ['first-primary', 'first-primary'], 'each refill reads the primary');
+    assert.deepEqual(log.purges, [], 'a read purges nothing');
+  });
+
+  test('a listing page carries `listing` and the tag of every product it shows', async () => {
+    const res = await w.fetch('/products?limit=100', { headers: WORKERS_CACHE });
+    assert.equal(res.status, 200);
+    const { items } = await res.json();
+    assert.ok(items.some((p) => p.sku === 'wc-a'));
+    assert.equal(res.headers.get('cache-tag'), ['listing', ...items.map((p) => `product:${p.sku}`)].join(','));
+    assert.equal(res.headers.get('cache-status'), BYPASS);
+  });
+
+  test('without ctx.cache the same routes take the Cache API path, untagged', async () => {
+    const res = await w.fetch('/products/wc-b');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cache-tag'), null);
+    assert.match(res.headers.get('cache-status'), /^edgecart; (hit|fwd=uri-miss; stored)$/);
+    await res.arrayBuffer();
+  });
+
+  test('a price change purges the product\'s tag; a new product purges the listings too', async () => {
+    await standIn();
+    const put = (sku, body) =>
+      w.fetch(`/products/${sku}`, {
+        method: 'PUT',
+        headers: { ...WORKERS_CACHE, authorization: `Bearer ${merchant}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const changed = await put('wc-b', { name: 'Name of wc-b', price_minor: 850, currency: 'EUR', stock: 10 });
+    assert.equal(changed.status, 200, await changed.clone().text());
+    assert.deepEqual((await standIn()).purges, [{ tags: ['product:wc-b'] }]);
+    const created = await put('wc-new', { name: 'New', price_minor: 100, currency: 'EUR', stock: 3 });
+    assert.equal(created.status, 201, await created.clone().text());
+    assert.deepEqual((await standIn()).purges, [{ tags: ['product:wc-new', 'listing'] }]);
+    const deleted = await w.fetch('/products/wc-new', { method: 'DELETE', headers: { ...WORKERS_CACHE, authorization: `Bearer ${merchant}` } });
+    assert.equal(deleted.status, 204);
+    assert.deepEqual((await standIn()).purges, [{ tags: ['product:wc-new'] }]);
+  });
+
+  test('an order purges only the products whose band it moved, and nothing when none moved', async () => {
+    await standIn();
+    await order('wc-shopper-1', 'wc-a', 2);
+    assert.equal(await s.stockOf('wc-a'), 8);
+    assert.deepEqual((await standIn()).purges, [], 'in_stock before and after: nothing visible changed');
+    await order('wc-shopper-2', 'wc-a', 4);
+    assert.deepEqual((await standIn()).purges, [{ tags: ['product:wc-a'] }], 'in_stock to low_stock');
+    const res = await w.fetch('/products/wc-a', { headers: WORKERS_CACHE });
+    assert.deepEqual(((b) => [b.availability, b.stock_left])(await res.json()), ['low_stock', 4]);
+  });
+});
