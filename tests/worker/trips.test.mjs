@@ -31,6 +31,12 @@
 // - GET /products/{sku}, another product: its own mirror, so a miss as the first.
 // - GET /products (first page), a miss with no generation mirror, then a hit: as the product
 //   routes (the page and the generation in one read).
+// - PUT /products/{sku} (the merchant): this location's revision mirror (its old entry's key),
+//   the write as one D1 batch in a session (product, revision, generation) at the primary,
+//   then, before answering, the generation's and the revision's mirrors overwritten with the
+//   write's bookmark (two cache puts) and the old entry deleted.
+// - GET /products/{sku} after it: the mirror and the entry (two matches), the row read through
+//   a session from the write's bookmark (a replica at least as new as the write), one store.
 // - POST /orders, a new Idempotency-Key: the write limit; the claim in the user's Durable
 //   Object; the cart's KV read; one D1 query pricing it; the checkout as one D1 batch (order,
 //   its order.confirmed event in the outbox, lines, stock with the revisions of products whose
@@ -60,6 +66,8 @@ const TABLE = [
   ['GET /products/{sku} (another product, miss)', 'GET', '/products/tea-gyokuro-50g', { cache_match: 1, d1_replica: 1, cache_put: 2 }],
   ['GET /products (miss)', 'GET', '/products', { cache_match: 1, d1_replica: 1, cache_put: 2 }],
   ['GET /products (hit)', 'GET', '/products', { cache_match: 2 }],
+  ['PUT /products/{sku}', 'PUT', '/products/tea-sencha-100g', { cache_match: 1, d1_primary: 1, cache_put: 2, cache_delete: 1 }],
+  ['GET /products/{sku} (miss after the write, from its bookmark)', 'GET', '/products/tea-sencha-100g', { cache_match: 2, d1_replica: 1, cache_put: 1 }],
   [
     'POST /orders (new key)',
     'POST',
@@ -72,10 +80,12 @@ const TABLE = [
 
 let w;
 let token;
+let merchant;
 
 before(async () => {
   w = await startWorker({ scriptPath: join(ROOT, 'bench', 'edge', 'edgecart.mjs'), modulesRoot: ROOT });
   token = await devToken(w, { sub: 'trip-counter' });
+  merchant = await devToken(w, { sub: 'trip-merchant', scope: 'catalog:write' });
 });
 
 after(async () => {
@@ -85,6 +95,11 @@ after(async () => {
 /** The request each row sends: a bearer, and the bodies the writes need. */
 async function requestOf(method, path, cartVersion) {
   const headers = { authorization: `Bearer ${token}` };
+  if (method === 'PUT' && path.startsWith('/products/')) {
+    // The seed's own values: the cart priced above still checks out below.
+    const product = { name: 'Sencha, 100 g', description: 'A new description.', price_minor: 1250, currency: 'EUR', stock: 42 };
+    return { headers: { authorization: `Bearer ${merchant}`, 'content-type': 'application/json' }, body: JSON.stringify(product) };
+  }
   if (method === 'PUT') {
     return { headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ quantity: 2 }) };
   }
