@@ -20,8 +20,9 @@ pub struct CachePolicy {
     pub swr: u32,
 }
 
-/// Longest time a location keeps its mirrored copy of the catalogue generation. This bounds
-/// how long *another* location serves a catalogue that changed elsewhere (see `edge_cache.rs`).
+/// Longest time a location keeps its mirrored copy of the listing generation or of a
+/// product's revision. This bounds how long *another* location serves a catalogue that
+/// changed elsewhere (see `edge_cache.rs`).
 pub const GENERATION_TTL_MAX: u32 = 30;
 
 impl CachePolicy {
@@ -48,8 +49,8 @@ impl CachePolicy {
         text
     }
 
-    /// How long the generation mirror lives in a location's cache: never longer than the
-    /// entries it guards, at most [`GENERATION_TTL_MAX`] seconds, at least 1.
+    /// How long a mirror (the generation's or a revision's) lives in a location's cache: never
+    /// longer than the entries it guards, at most [`GENERATION_TTL_MAX`] seconds, at least 1.
     #[must_use]
     pub fn generation_ttl(self) -> u32 {
         self.s_maxage.clamp(1, GENERATION_TTL_MAX)
@@ -266,7 +267,7 @@ pub fn evaluate(
 const CACHE_PREFIX: &str = "/.edgecart-cache";
 
 /// The edge-cache key of a catalogue response: an absolute URL from the request's origin,
-/// the catalogue generation, the path and the canonical query parameters sorted by name.
+/// the listing generation, the path and the canonical query parameters sorted by name.
 /// Nothing else of the request (credentials, cookies, other headers, unknown parameters)
 /// enters, so every caller of the same resource shares one entry.
 #[must_use]

@@ -8,8 +8,8 @@
 //!
 //! Edge adapters:
 //! - [`store`]: D1 (products, revisions, catalogue generation); also used by cart and checkout.
-//! - [`edge_cache`]: the Cache API (entries and the generation mirror; how soon a write is
-//!   seen where).
+//! - [`edge_cache`]: the Cache API (entries, the generation and revision mirrors; how soon a
+//!   write is seen where).
 //! - [`workers_cache`]: Workers Cache (`ctx.cache`), detected at runtime: purges by tag.
 //! - [`handlers`]: the HTTP handlers of `/products` and `/products/{sku}`.
 
