@@ -12,7 +12,7 @@
 // database write landed). The page keeps the newest one in sessionStorage and sends it on
 // every signed-in request, so the next order list and cart show that write even when a
 // database replica that lags answers them.
-import { checkoutStep, describeProblem, formatMoney } from './core.js';
+import { availabilityText, canBuy, checkoutStep, describeProblem, formatMoney } from './core.js';
 
 const TOKEN_KEY = 'edgecart.token';
 const GUEST_KEY = 'edgecart.guest';
@@ -283,14 +283,14 @@ $('sign-out').addEventListener('click', () => signOut());
 // ---------------------------------------------------------------------------------- catalogue
 
 function productCard(p) {
-  const add = el('button', { type: 'button', class: 'add', data: { sku: p.sku }, disabled: p.stock <= 0 }, p.stock > 0 ? 'Add to cart' : 'Sold out');
+  const add = el('button', { type: 'button', class: 'add', data: { sku: p.sku }, disabled: !canBuy(p) }, canBuy(p) ? 'Add to cart' : 'Sold out');
   add.addEventListener('click', () => addToCart(p.sku));
   const more = el('button', { type: 'button', class: 'link', data: { sku: p.sku } }, 'Details');
   more.addEventListener('click', () => showDetail(p.sku));
   return el('li', { class: 'card', data: { sku: p.sku } },
     el('h3', {}, p.name),
     el('p', { class: 'price' }, money(p.price_minor, p.currency)),
-    el('p', { class: 'muted stock' }, p.stock > 0 ? `${p.stock} in stock` : 'Out of stock'),
+    el('p', { class: 'muted stock' }, availabilityText(p)),
     el('div', { class: 'actions' }, add, more));
 }
 
@@ -330,10 +330,10 @@ async function showDetail(sku) {
   $('detail-name').textContent = p.name;
   $('detail-description').textContent = p.description || '';
   $('detail-price').textContent = money(p.price_minor, p.currency);
-  $('detail-stock').textContent = String(p.stock);
+  $('detail-stock').textContent = availabilityText(p);
   $('detail-sku').textContent = p.sku;
   $('detail-updated').textContent = dateTime(p.updated_at);
-  $('detail-add').disabled = p.stock <= 0;
+  $('detail-add').disabled = !canBuy(p);
   $('detail').hidden = false;
   $('detail').scrollIntoView({ block: 'nearest' });
 }

@@ -1,4 +1,4 @@
-// The storefront's pure decisions: money formatting, problem messages and the checkout retry
+// The storefront's pure decisions: money formatting, stock wording, problem messages and the checkout retry
 // policy. No DOM, no fetch, no clock: app.js does the I/O and asks this module what to do, and
 // tests/worker/storefront.test.mjs checks it directly under Node.
 
@@ -30,6 +30,28 @@ export function formatMoney(minor, currency, locale) {
   });
   // Intl.NumberFormat accepts decimal strings exactly (ES2023 "Intl.NumberFormat v3").
   return fmt.format(`${negative ? '-' : ''}${major}`);
+}
+
+/**
+ * What the page says about a product's stock: its band (`availability`), with the count only
+ * while low ("Only 3 left"), as the API shows it; '' for a product without one.
+ */
+export function availabilityText(product) {
+  switch (product?.availability) {
+    case 'in_stock':
+      return 'In stock';
+    case 'low_stock':
+      return Number.isSafeInteger(product.stock_left) ? `Only ${product.stock_left} left` : 'Low stock';
+    case 'out_of_stock':
+      return 'Out of stock';
+    default:
+      return '';
+  }
+}
+
+/** Whether the page offers "Add to cart" for a product: in stock or low, never out. */
+export function canBuy(product) {
+  return product?.availability === 'in_stock' || product?.availability === 'low_stock';
 }
 
 /**

@@ -79,7 +79,9 @@ async fn order_events(
 /// instance); every other request comes in through [`edgecart_fetch`].
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    Ok(serve(req, env, ctx).await)
+    // The worker crate's `Context` does not expose `ctx.cache`: this one request (after a
+    // panic) takes the Cache API path.
+    Ok(serve(req, env, ctx, None).await)
 }
 
 /// The fetch entry `src/entry.mjs` calls: serves the request on [`runtime::run`] and hands
@@ -98,16 +100,23 @@ pub fn edgecart_fetch(
     ctx: worker::worker_sys::Context,
     resolve: js_sys::Function,
 ) {
+    let workers_cache = catalogue::workers_cache::WorkersCache::detect(ctx.as_ref());
     runtime::run(async move {
-        let response = serve(req, env, Context::new(ctx)).await;
+        let response = serve(req, env, Context::new(ctx), workers_cache).await;
         let response: web_sys::Response = response.into();
         // `resolve` of a pending promise does not throw.
         let _ = resolve.call1(&wasm_bindgen::JsValue::UNDEFINED, &response);
     });
 }
 
-async fn serve(req: web_sys::Request, env: Env, ctx: Context) -> Response {
+async fn serve(
+    req: web_sys::Request,
+    env: Env,
+    ctx: Context,
+    workers_cache: Option<catalogue::workers_cache::WorkersCache>,
+) -> Response {
     let mut cx = Cx::new(req, env, ctx);
+    cx.workers_cache = workers_cache;
     let result = route(&mut cx).await;
     cx.finish(result).await
 }

@@ -216,6 +216,13 @@ mod tests {
         assert_eq!(
             at(
                 &d,
+                "/components/schemas/Product/properties/stock_left/maximum"
+            ),
+            Value::from(crate::catalogue::model::LOW_STOCK_MAX)
+        );
+        assert_eq!(
+            at(
+                &d,
                 "/components/schemas/DevTokenInput/properties/ttl_seconds/maximum"
             ),
             Value::from(crate::auth::dev_token::MAX_TTL_SECONDS)

@@ -20,8 +20,9 @@ pub struct CachePolicy {
     pub swr: u32,
 }
 
-/// Longest time a location keeps its mirrored copy of the catalogue generation. This bounds
-/// how long *another* location serves a catalogue that changed elsewhere (see `edge_cache.rs`).
+/// Longest time a location keeps its mirrored copy of the listing generation or of a
+/// product's revision. This bounds how long *another* location serves a catalogue that
+/// changed elsewhere (see `edge_cache.rs`).
 pub const GENERATION_TTL_MAX: u32 = 30;
 
 impl CachePolicy {
@@ -48,8 +49,8 @@ impl CachePolicy {
         text
     }
 
-    /// How long the generation mirror lives in a location's cache: never longer than the
-    /// entries it guards, at most [`GENERATION_TTL_MAX`] seconds, at least 1.
+    /// How long a mirror (the generation's or a revision's) lives in a location's cache: never
+    /// longer than the entries it guards, at most [`GENERATION_TTL_MAX`] seconds, at least 1.
     #[must_use]
     pub fn generation_ttl(self) -> u32 {
         self.s_maxage.clamp(1, GENERATION_TTL_MAX)
@@ -266,7 +267,7 @@ pub fn evaluate(
 const CACHE_PREFIX: &str = "/.edgecart-cache";
 
 /// The edge-cache key of a catalogue response: an absolute URL from the request's origin,
-/// the catalogue generation, the path and the canonical query parameters sorted by name.
+/// the listing generation, the path and the canonical query parameters sorted by name.
 /// Nothing else of the request (credentials, cookies, other headers, unknown parameters)
 /// enters, so every caller of the same resource shares one entry.
 #[must_use]
@@ -283,10 +284,119 @@ pub fn cache_key(origin: &str, generation: u64, path: &str, params: &[(&str, Str
     key
 }
 
-/// The fixed key under which a location mirrors the catalogue generation.
+/// The fixed key under which a location mirrors the listing generation (the catalogue
+/// generation: bumped by every change a listing page could show).
 #[must_use]
 pub fn generation_key(origin: &str) -> String {
     format!("{origin}{CACHE_PREFIX}/generation")
+}
+
+/// The edge-cache key of a product page: its revision (bumped only when what a shopper sees
+/// of this product changes) and its path, so a change to another product leaves it alone.
+#[must_use]
+pub fn product_key(origin: &str, revision: u64, sku: &str) -> String {
+    format!("{origin}{CACHE_PREFIX}/r{revision}/products/{sku}")
+}
+
+/// The fixed key under which a location mirrors a product's revision.
+#[must_use]
+pub fn revision_key(origin: &str, sku: &str) -> String {
+    format!("{origin}{CACHE_PREFIX}/revision/products/{sku}")
+}
+
+/// A D1 session bookmark as edgecart accepts one: 8 to 128 characters of lower-case hex and
+/// `-`, starting with a hex digit (D1's bookmarks are dash-separated hex fields). Anything
+/// else, a constraint name such as `first-primary` included, is not a bookmark: a mirror
+/// carrying it is read as carrying none, so a corrupted value cannot reach D1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bookmark(String);
+
+impl Bookmark {
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = (8..=128).contains(&text.len())
+            && text.bytes().next().is_some_and(|b| b.is_ascii_hexdigit())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-');
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A mirrored counter (the listing generation or a product revision) and, when known, the
+/// bookmark of the D1 write that set it: a miss reads D1 at least as new as that write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    pub value: u64,
+    pub bookmark: Option<Bookmark>,
+}
+
+impl Mirror {
+    /// The stored text: the value, then a space and the bookmark when there is one.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        match &self.bookmark {
+            Some(b) => format!("{} {}", self.value, b.as_str()),
+            None => self.value.to_string(),
+        }
+    }
+
+    /// Reads a stored text; `None` when the value does not parse (the mirror is then a miss).
+    /// A malformed bookmark is dropped, the value kept.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.trim().splitn(2, ' ');
+        let value = parts.next()?.parse::<u64>().ok()?;
+        let bookmark = parts.next().and_then(|b| Bookmark::parse(b.trim()));
+        Some(Self { value, bookmark })
+    }
+}
+
+/// The Workers Cache tag of everything that shows a product: its page and every listing page
+/// it is on.
+#[must_use]
+pub fn product_tag(sku: &str) -> String {
+    format!("product:{sku}")
+}
+
+/// The tag every listing page carries: purged when a product is created, since the page that
+/// will show it does not carry its tag yet.
+pub const LISTING_TAG: &str = "listing";
+
+/// A listing page's `Cache-Tag`: `listing` and the tag of each product it shows. A change to
+/// a product purges exactly the pages that show it.
+#[must_use]
+pub fn listing_tags<'a>(skus: impl IntoIterator<Item = &'a str>) -> String {
+    let mut tags = LISTING_TAG.to_owned();
+    for sku in skus {
+        tags.push(',');
+        tags.push_str(&product_tag(sku));
+    }
+    tags
+}
+
+/// What a merchant's write purges: the product's pages and listings (its tag) and, for a new
+/// product, every listing page (one of them will show it).
+#[must_use]
+pub fn write_purge(sku: &str, created: bool) -> Vec<String> {
+    let mut tags = vec![product_tag(sku)];
+    if created {
+        tags.push(LISTING_TAG.to_owned());
+    }
+    tags
+}
+
+/// Whether a row read from D1 may be stored under a key that names `wanted` (a revision or
+/// generation): only when it is at least that new. An older read (a replica behind the write
+/// the key stands for) would otherwise refill the cache with the old data for `s-maxage`.
+#[must_use]
+pub fn fresh_enough(read: u64, wanted: u64) -> bool {
+    read >= wanted
 }
 
 fn percent_encode(text: &str) -> String {
@@ -464,6 +574,82 @@ mod tests {
     #[test]
     fn last_modified_is_never_in_the_future() {
         assert_eq!(rep("{}", 3_000_000_000).last_modified, 2_000_000_000);
+    }
+
+    #[test]
+    fn product_keys_carry_the_revision_and_mirrors_have_fixed_keys() {
+        assert_eq!(
+            product_key("https://shop.example", 7, "tea"),
+            "https://shop.example/.edgecart-cache/r7/products/tea"
+        );
+        assert_ne!(
+            product_key("https://shop.example", 7, "tea"),
+            product_key("https://shop.example", 8, "tea")
+        );
+        assert_eq!(
+            revision_key("https://shop.example", "tea"),
+            "https://shop.example/.edgecart-cache/revision/products/tea"
+        );
+    }
+
+    #[test]
+    fn bookmarks_are_dashed_hex_and_nothing_else() {
+        let good = "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683";
+        assert_eq!(
+            Bookmark::parse(good).map(|b| b.as_str().to_owned()),
+            Some(good.to_owned())
+        );
+        for bad in [
+            "",
+            "0000",
+            "first-primary",
+            "first-unconstrained",
+            "-0000000000",
+            "00000085-0000024C",
+            "00000085 0000024c",
+            "0000008\u{e9}-0000",
+            &"0".repeat(129),
+        ] {
+            assert_eq!(Bookmark::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn mirrors_round_trip_and_drop_a_malformed_bookmark() {
+        let bookmark = Bookmark::parse("0000000a-00000001");
+        let m = Mirror {
+            value: 42,
+            bookmark: bookmark.clone(),
+        };
+        assert_eq!(m.to_text(), "42 0000000a-00000001");
+        assert_eq!(Mirror::parse(&m.to_text()), Some(m));
+        let bare = Mirror {
+            value: 3,
+            bookmark: None,
+        };
+        assert_eq!(Mirror::parse(&bare.to_text()), Some(bare.clone()));
+        assert_eq!(Mirror::parse(" 3\n"), Some(bare.clone()));
+        assert_eq!(Mirror::parse("3 not-a-bookmark!"), Some(bare.clone()));
+        assert_eq!(Mirror::parse("3 first-primary"), Some(bare));
+        for bad in ["", "x", "-1", "3.5", " 0000000a-00000001"] {
+            assert_eq!(Mirror::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags_name_every_product_a_page_shows() {
+        assert_eq!(product_tag("tea"), "product:tea");
+        assert_eq!(listing_tags(["a", "b-2"]), "listing,product:a,product:b-2");
+        assert_eq!(listing_tags([]), "listing");
+        assert_eq!(write_purge("tea", false), ["product:tea"]);
+        assert_eq!(write_purge("tea", true), ["product:tea", "listing"]);
+    }
+
+    #[test]
+    fn a_read_older_than_its_key_is_never_stored() {
+        assert!(fresh_enough(5, 5));
+        assert!(fresh_enough(6, 5));
+        assert!(!fresh_enough(4, 5));
     }
 
     #[test]

@@ -1,33 +1,42 @@
 //! The catalogue's Cache API adapter: stores and replays public catalogue responses, and
-//! mirrors the catalogue generation, in the edge cache of the location serving the request.
+//! mirrors the listing generation and each product's revision, in the edge cache of the
+//! location serving the request.
 //!
 //! Role: thin. What to store, under which key and with which headers is decided in
-//! `caching.rs` (pure); this file only moves [`Representation`]s into `caches.default` and
-//! [`Hit`]s (a stored representation's headers and its body as a stream) out of it. A cache
-//! failure is never an error for the client: a failed lookup is a miss, a failed store is
-//! logged. (A body stream that fails after the hit's headers went out ends that response
-//! early, as any streamed response would.)
+//! `caching.rs` (pure); this file only moves [`Representation`]s and [`Mirror`]s into
+//! `caches.default` and [`Hit`]s (a stored representation's headers and its body as a stream)
+//! out of it. A cache failure is never an error for the client: a failed lookup is a miss, a
+//! failed store is logged. (A body stream that fails after the hit's headers went out ends
+//! that response early, as any streamed response would.)
 //!
 //! # Invalidation and consistency
 //!
-//! Every entry's key contains the catalogue generation (a counter in D1's `catalogue_meta`,
-//! bumped in the same transaction as every product write). Each location mirrors the
-//! generation in its own cache under a fixed key for at most
-//! [`CachePolicy::generation_ttl`] seconds (30 by default) and reads D1 only when its mirror
-//! is missing. A write bumps D1, then overwrites the mirror of the location that served it
-//! and deletes the product's old entry, before answering: in that location the next read of
-//! the product or of any listing page uses a new key, so it is a miss that reads the new
-//! content from D1 at once.
+//! A product page's key contains the product's revision; a listing page's key contains the
+//! listing generation (both in D1, see `store.rs`: a revision changes only when what a shopper
+//! sees of that product changes, the generation whenever any product's does). Each location
+//! mirrors the generation and each read product's revision in its own cache under fixed keys,
+//! for at most [`CachePolicy::generation_ttl`] seconds (30 by default), with the bookmark of
+//! the D1 write that set it when known, and reads D1 only when a mirror or an entry is
+//! missing. A merchant's write overwrites, before answering, the mirrors of the location that
+//! served it (the product's revision and the generation, with the write's bookmark) and
+//! deletes the product's old entry; a checkout or cancel that moved a product's band does
+//! the same for that product and the generation, without a bookmark (its batch runs outside a
+//! session). In that location the next read of the product or of any listing page uses a new
+//! key: a miss that reads D1 at least as new as the write.
 //!
-//! Other locations keep their own mirror (the Cache API stores per data centre; there is no
+//! Coarser than per product: a listing page has one key per generation, so any visible change
+//! to any product turns every listing page into a miss (the Cache API cannot tell which pages
+//! show a product; Workers Cache tags can).
+//!
+//! Other locations keep their own mirrors (the Cache API stores per data centre; there is no
 //! global purge without the zone purge API). They see the change when their mirror expires:
-//! within `generation_ttl` seconds (30 by default), after which every key they compute is
-//! new. Clients and intermediaries may additionally keep a response for `max-age` (and serve
-//! it stale for `stale-while-revalidate`), as `Cache-Control` allows them.
+//! within `generation_ttl` seconds (30 by default), plus the lag of the replica their next
+//! miss reads. Clients and intermediaries may additionally keep a response for `max-age` (and
+//! serve it stale for `stale-while-revalidate`), as `Cache-Control` allows them.
 //!
-//! One race remains: a read that misses the mirror, reads generation N from D1, and stores
-//! the mirror *after* a concurrent write stored N+1 puts N back. That location then serves
-//! the previous catalogue until the mirror expires (the same bound as other locations).
+//! One race remains: a read that misses a mirror, reads value N from D1, and stores the
+//! mirror *after* a concurrent write stored N+1 puts N back. That location then serves the
+//! previous content until the mirror expires (the same bound as other locations).
 //!
 //! The Cache API does nothing on `*.workers.dev` hosts (custom domains only): there every
 //! request is a miss and reads D1, which stays correct.
@@ -36,9 +45,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{Cache, Context, Headers, Response};
 
-use super::caching::{generation_key, CachePolicy, Representation};
-use super::store;
-use crate::http::problem::ApiError;
+use super::caching::{generation_key, revision_key, CachePolicy, Mirror, Representation};
+use super::store::Revised;
 
 fn log_failure(what: &str, e: &worker::Error) {
     worker::console_warn!(
@@ -158,7 +166,7 @@ pub async fn forget(key: &str) {
     }
 }
 
-fn generation_response(generation: u64, policy: CachePolicy) -> Response {
+fn mirror_response(mirror: &Mirror, policy: CachePolicy) -> Response {
     let ttl = policy.generation_ttl();
     let headers = Headers::new();
     let _ = headers.set("Content-Type", "text/plain");
@@ -169,55 +177,52 @@ fn generation_response(generation: u64, policy: CachePolicy) -> Response {
     Response::builder()
         .with_status(200)
         .with_headers(headers)
-        .fixed(generation.to_string().into_bytes())
+        .fixed(mirror.to_text().into_bytes())
 }
 
-/// This location's mirrored generation, if it has one (no D1 read, no store).
-pub async fn mirrored_generation(origin: &str) -> Option<u64> {
-    let response = matched(&generation_key(origin), "generation lookup").await?;
+/// This location's mirror under `key` (the listing generation or a product's revision), if
+/// it has one that parses (no D1 read, no store).
+pub async fn mirrored(key: &str) -> Option<Mirror> {
+    let response = matched(key, "mirror lookup").await?;
     let text = crate::runtime::settled(response.text().ok()?).await.ok()?;
-    text.as_string()?.trim().parse::<u64>().ok()
+    Mirror::parse(&text.as_string()?)
 }
 
-/// The catalogue generation as this location knows it: its mirror, or D1 (then mirrored
-/// after the response, through `waitUntil`). Reads only: a write must not use this, or its
-/// deferred store of the old generation could land after the write's new one.
-///
-/// # Errors
-/// 503 when the mirror is missing and D1 cannot be read.
-pub async fn generation(
-    db: &worker::D1Database,
-    ctx: &Context,
-    origin: &str,
-    policy: CachePolicy,
-) -> Result<u64, ApiError> {
-    if let Some(g) = mirrored_generation(origin).await {
-        return Ok(g);
-    }
-    let generation = store::generation(db).await?;
-    let key = generation_key(origin);
-    let response = generation_response(generation, policy);
+/// Stores a mirror read from D1 after the response (`waitUntil`). Reads only: a write must
+/// not use this, or its deferred store of an old value could land after the write's new one.
+pub fn mirror_later(ctx: &Context, key: String, mirror: &Mirror, policy: CachePolicy) {
+    let response = mirror_response(mirror, policy);
     ctx.wait_until(async move {
         if let Err(e) = Cache::default().put(key.as_str(), response).await {
-            log_failure("generation store", &e);
+            log_failure("mirror store", &e);
         }
     });
-    Ok(generation)
 }
 
-/// After a change made elsewhere in D1 that bumped the generation (a checkout's stock
-/// decrement): this location's mirror goes, so its next read asks D1 and serves new entries.
-pub async fn forget_generation(origin: &str) {
-    forget(&generation_key(origin)).await;
-}
-
-/// Overwrites this location's mirror with a generation just written to D1, before the write
-/// is answered. If that fails the mirror is deleted, so the next read asks D1.
-pub async fn publish_generation(origin: &str, generation: u64, policy: CachePolicy) {
-    let key = generation_key(origin);
-    let response: web_sys::Response = generation_response(generation, policy).into();
-    if let Err(e) = settle(|cache| cache.put_key(&key, &response)).await {
-        log_failure("generation publish", &e);
-        forget(&key).await;
+/// Overwrites this location's mirror under `key` with a value just written to D1, before the
+/// write is answered. If that fails the mirror is deleted, so the next read asks D1.
+pub async fn publish(key: &str, mirror: &Mirror, policy: CachePolicy) {
+    let response: web_sys::Response = mirror_response(mirror, policy).into();
+    if let Err(e) = settle(|cache| cache.put_key(key, &response)).await {
+        log_failure("mirror publish", &e);
+        forget(key).await;
     }
+}
+
+/// After a checkout or cancel committed: this location's mirrors of the products whose
+/// shopper-visible stock it changed, and of the listing generation, take the new generation
+/// (no bookmark: the order batch ran outside a session, so a miss that reads a replica
+/// older than it reads again at the primary). Products it did not change keep their pages.
+pub async fn revised(origin: &str, revised: &Revised, policy: CachePolicy) {
+    let Some(generation) = revised.generation else {
+        return;
+    };
+    let mirror = Mirror {
+        value: generation,
+        bookmark: None,
+    };
+    for sku in &revised.skus {
+        publish(&revision_key(origin, sku.as_str()), &mirror, policy).await;
+    }
+    publish(&generation_key(origin), &mirror, policy).await;
 }

@@ -2,18 +2,23 @@
 //! /products/{sku}`.
 //!
 //! Thin glue: parse the request into pure values (`listing.rs`, `write.rs`, `caching.rs`),
-//! ask the edge cache (`edge_cache.rs`) and D1 (`store.rs`), and answer. Reads never look at
+//! ask the edge cache (`edge_cache.rs`) and D1 (`store.rs`), and answer. Where the platform
+//! provides Workers Cache (`workers_cache.rs`), reads skip the edge cache, read D1 at the
+//! primary and carry `Cache-Tag`; writes purge the tags of what they changed. Reads never look at
 //! `Authorization`: the catalogue is the same for everyone, so a request with a bearer token
 //! is served the same public entry. Validation happens before any storage is touched, so a
 //! refused request changes nothing.
 
 use worker::{D1Database, Headers, Response};
 
-use super::caching::{cache_key, evaluate, CachePolicy, Freshness, IfNoneMatch, Representation};
+use super::caching::{
+    cache_key, evaluate, generation_key, listing_tags, product_key, product_tag, revision_key,
+    write_purge, CachePolicy, Freshness, IfNoneMatch, Mirror, Representation,
+};
 use super::edge_cache;
 use super::listing::{paginate, ListQuery};
 use super::model::{Product, Sku};
-use super::store::{self, Upserted};
+use super::store::{self, ReadFrom, Upserted};
 use super::write::ProductInput;
 use crate::http::precondition::{self, IfMatch, Precondition};
 use crate::http::{problem::ApiError, Cx};
@@ -22,12 +27,17 @@ use crate::http::{problem::ApiError, Cx};
 pub const CACHE_STATUS_HIT: &str = "edgecart; hit";
 /// `Cache-Status` of a response read from D1 and stored in the edge cache.
 pub const CACHE_STATUS_STORED: &str = "edgecart; fwd=uri-miss; stored";
+/// `Cache-Status` of a response read from D1 with Workers Cache in front: edgecart's own
+/// cache was not used (Workers Cache stores the response, and answers its hits without
+/// running the worker).
+pub const CACHE_STATUS_BYPASS: &str = "edgecart; fwd=bypass; detail=workers-cache";
 
 /// Where a read's representation came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Served {
     Hit,
     Stored,
+    Bypass,
 }
 
 impl Served {
@@ -35,6 +45,7 @@ impl Served {
         match self {
             Self::Hit => CACHE_STATUS_HIT,
             Self::Stored => CACHE_STATUS_STORED,
+            Self::Bypass => CACHE_STATUS_BYPASS,
         }
     }
 }
@@ -102,7 +113,8 @@ fn set_cache_headers(headers: &Headers, cx: &Cx, rep: &Representation, served: S
     }
 }
 
-/// Answers a read from a representation: 304 or 200, with `Cache-Status` (and `Age` on a hit).
+/// Answers a read from a representation: 304 or 200, with `Cache-Status` (and `Age` on a hit)
+/// and, behind Workers Cache, its `Cache-Tag`.
 fn respond(
     cx: &Cx,
     rep: &Representation,
@@ -110,7 +122,21 @@ fn respond(
     served: Served,
     conditions: &Conditions,
 ) -> Response {
+    respond_tagged(cx, rep, payload, served, conditions, None)
+}
+
+fn respond_tagged(
+    cx: &Cx,
+    rep: &Representation,
+    payload: Payload,
+    served: Served,
+    conditions: &Conditions,
+    tags: Option<&str>,
+) -> Response {
     let headers = Headers::new();
+    if let Some(tags) = tags {
+        let _ = headers.set("Cache-Tag", tags);
+    }
     let freshness = evaluate(
         conditions.if_none_match.as_ref(),
         conditions.if_modified_since.as_deref(),
@@ -161,6 +187,12 @@ fn store_and_respond(
 
 /// `GET /products?limit=&cursor=`: a page of the catalogue in sku order.
 ///
+/// The page's key carries the listing generation this location mirrors. A hit costs two
+/// cache lookups (mirror, entry). A miss reads the page through a D1 session at least as new
+/// as the mirror's bookmark, and never at an older generation than the key names (see
+/// `store::page_at`); without a mirror, the page and the generation come from one read, and
+/// both are stored after the response.
+///
 /// # Errors
 /// 400 for a malformed `limit`, `cursor` or `If-None-Match`; 503 when D1 is unreachable.
 pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
@@ -170,24 +202,65 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     let policy = CachePolicy::from_config(cx.config()?);
     let origin = origin(cx)?;
     let db = database(cx)?;
-    let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
-    let key = cache_key(&origin, generation, "/products", &query.canonical_params());
-    if let Some(hit) = edge_cache::lookup(&key).await {
-        return Ok(respond(
+    if cx.workers_cache.is_some() {
+        // Behind Workers Cache: read at the primary, tag, let Workers Cache store it.
+        let (page, _) = store::page_at(
+            &db,
+            query.after.as_ref(),
+            query.limit.saturating_add(1),
+            ReadFrom::Primary,
+            0,
+        )
+        .await?;
+        let (body, skus) = listing_body(page.products, query.limit)?;
+        let tags = listing_tags(skus.iter().map(Sku::as_str));
+        let now = now_secs(cx);
+        let mut rep = Representation::json(body, now, now, policy);
+        let payload = Payload::Bytes(std::mem::take(&mut rep.body));
+        return Ok(respond_tagged(
             cx,
-            &hit.rep,
-            Payload::Stream(hit.body),
-            Served::Hit,
+            &rep,
+            payload,
+            Served::Bypass,
             &conditions,
+            Some(&tags),
         ));
     }
-    let rows = store::page(&db, query.after.as_ref(), query.limit.saturating_add(1)).await?;
-    let (items, next_cursor) = paginate(rows, query.limit, |p: &Product| &p.sku);
-    let body = serde_json::to_vec(&serde_json::json!({
-        "items": items,
-        "next_cursor": next_cursor,
-    }))
-    .map_err(|e| ApiError::Internal(format!("serialise listing: {e}")))?;
+    let params = query.canonical_params();
+    let mirror = edge_cache::mirrored(&generation_key(&origin)).await;
+    if let Some(m) = &mirror {
+        let key = cache_key(&origin, m.value, "/products", &params);
+        if let Some(hit) = edge_cache::lookup(&key).await {
+            return Ok(respond(
+                cx,
+                &hit.rep,
+                Payload::Stream(hit.body),
+                Served::Hit,
+                &conditions,
+            ));
+        }
+    }
+    let (page, bookmark) = store::page_at(
+        &db,
+        query.after.as_ref(),
+        query.limit.saturating_add(1),
+        ReadFrom::Replica(mirror.as_ref().and_then(|m| m.bookmark.as_ref())),
+        mirror.as_ref().map_or(0, |m| m.value),
+    )
+    .await?;
+    let generation = match &mirror {
+        Some(m) => m.value,
+        None => {
+            let read = Mirror {
+                value: page.generation,
+                bookmark,
+            };
+            edge_cache::mirror_later(&cx.ctx, generation_key(&origin), &read, policy);
+            page.generation
+        }
+    };
+    let key = cache_key(&origin, generation, "/products", &params);
+    let (body, _) = listing_body(page.products, query.limit)?;
     // A page has no single modification time (a deletion changes it too); it was last
     // modified at the latest when it was generated, which is what it says.
     let now = now_secs(cx);
@@ -195,7 +268,40 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
     Ok(store_and_respond(cx, key, rep, &conditions))
 }
 
+/// A listing page's JSON (the shopper's view of up to `limit` of `rows`, and the cursor that
+/// continues when there were more), and the skus it shows.
+fn listing_body(rows: Vec<Product>, limit: u32) -> Result<(Vec<u8>, Vec<Sku>), ApiError> {
+    let (items, next_cursor) = paginate(rows, limit, |p: &Product| &p.sku);
+    let shown: Vec<_> = items.iter().map(Product::shopper).collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "items": shown,
+        "next_cursor": next_cursor,
+    }))
+    .map_err(|e| ApiError::Internal(format!("serialise listing: {e}")))?;
+    Ok((body, items.into_iter().map(|p| p.sku).collect()))
+}
+
+/// A product page's representation, generated now.
+fn product_rep(
+    cx: &Cx,
+    product: &Product,
+    policy: CachePolicy,
+) -> Result<Representation, ApiError> {
+    let body = serde_json::to_vec(&product.shopper())
+        .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
+    let now = now_secs(cx);
+    let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
+    Ok(Representation::json(body, last_modified, now, policy))
+}
+
 /// `GET /products/{sku}`: one product, 304 when the client's copy is current.
+///
+/// The page's key carries the product's revision, as this location mirrors it: a change to
+/// another product, or a checkout that leaves this one's band alone, leaves it cached. A hit
+/// costs two cache lookups (mirror, entry). A miss reads the row through a D1 session at
+/// least as new as the mirror's bookmark, and never older than the revision the key names
+/// (see `store::find_stored`); without a mirror, the row and its revision come from one read,
+/// and both are stored after the response.
 ///
 /// # Errors
 /// 400 for a sku outside its alphabet or a malformed `If-None-Match`; 404 when absent; 503
@@ -206,23 +312,57 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let policy = CachePolicy::from_config(cx.config()?);
     let origin = origin(cx)?;
     let db = database(cx)?;
-    let generation = edge_cache::generation(&db, &cx.ctx, &origin, policy).await?;
-    let key = cache_key(&origin, generation, &product_path(&sku), &[]);
-    if let Some(hit) = edge_cache::lookup(&key).await {
-        return Ok(respond(
+    if cx.workers_cache.is_some() {
+        // Behind Workers Cache: read at the primary, tag, let Workers Cache store it.
+        let (found, _) = store::find_stored(&db, &sku, ReadFrom::Primary, 0).await?;
+        let stored = found.ok_or(ApiError::NotFound)?;
+        let mut rep = product_rep(cx, &stored.product, policy)?;
+        let payload = Payload::Bytes(std::mem::take(&mut rep.body));
+        let tag = product_tag(sku.as_str());
+        return Ok(respond_tagged(
             cx,
-            &hit.rep,
-            Payload::Stream(hit.body),
-            Served::Hit,
+            &rep,
+            payload,
+            Served::Bypass,
             &conditions,
+            Some(&tag),
         ));
     }
-    let product = store::find(&db, &sku).await?.ok_or(ApiError::NotFound)?;
-    let body = serde_json::to_vec(&product)
-        .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
-    let now = now_secs(cx);
-    let last_modified = crate::time::parse_rfc3339(&product.updated_at).unwrap_or(now);
-    let rep = Representation::json(body, last_modified, now, policy);
+    let mirror = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
+    if let Some(m) = &mirror {
+        let key = product_key(&origin, m.value, sku.as_str());
+        if let Some(hit) = edge_cache::lookup(&key).await {
+            return Ok(respond(
+                cx,
+                &hit.rep,
+                Payload::Stream(hit.body),
+                Served::Hit,
+                &conditions,
+            ));
+        }
+    }
+    let (found, bookmark) = store::find_stored(
+        &db,
+        &sku,
+        ReadFrom::Replica(mirror.as_ref().and_then(|m| m.bookmark.as_ref())),
+        mirror.as_ref().map_or(0, |m| m.value),
+    )
+    .await?;
+    let stored = found.ok_or(ApiError::NotFound)?;
+    let revision = match &mirror {
+        Some(m) => m.value,
+        None => {
+            let read = Mirror {
+                value: stored.revision,
+                bookmark,
+            };
+            let key = revision_key(&origin, sku.as_str());
+            edge_cache::mirror_later(&cx.ctx, key, &read, policy);
+            stored.revision
+        }
+    };
+    let rep = product_rep(cx, &stored.product, policy)?;
+    let key = product_key(&origin, revision, sku.as_str());
     Ok(store_and_respond(cx, key, rep, &conditions))
 }
 
@@ -250,33 +390,71 @@ async fn expected_version(
 
 /// The strong `ETag` of a product, over the exact JSON `GET /products/{sku}` sends.
 fn product_etag(product: &Product) -> Result<String, ApiError> {
-    let body = serde_json::to_vec(product)
+    let body = serde_json::to_vec(&product.shopper())
         .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
     Ok(super::caching::strong_etag(&body))
 }
 
-/// After a committed write: this location's generation mirror takes the new generation and
-/// the product's previous entries go, so the next read here is a miss (see `edge_cache.rs`).
-/// `before` is the generation this location mirrored before the write, if any.
-async fn invalidate(origin: &str, before: Option<u64>, after: u64, sku: &Sku, policy: CachePolicy) {
-    edge_cache::publish_generation(origin, after, policy).await;
-    let path = product_path(sku);
-    let previous = after.saturating_sub(1);
-    edge_cache::forget(&cache_key(origin, previous, &path, &[])).await;
-    if let Some(before) = before.filter(|b| *b != previous) {
-        edge_cache::forget(&cache_key(origin, before, &path, &[])).await;
+/// After a committed write: this location's mirrors of the listing generation and of the
+/// product's revision take the write's values and bookmark (a deleted product's mirror goes),
+/// and the product's previous entry goes, so the next read here is a miss that reads the
+/// write (see `edge_cache.rs`). `before` is the revision this location mirrored before the
+/// write, if any.
+async fn invalidate(
+    origin: &str,
+    sku: &Sku,
+    before: Option<u64>,
+    written: &store::Written,
+    policy: CachePolicy,
+    deleted: bool,
+) {
+    let mirror = Mirror {
+        value: written.generation,
+        bookmark: written.bookmark.clone(),
+    };
+    edge_cache::publish(&generation_key(origin), &mirror, policy).await;
+    let key = revision_key(origin, sku.as_str());
+    if deleted {
+        edge_cache::forget(&key).await;
+    } else {
+        edge_cache::publish(&key, &mirror, policy).await;
+    }
+    if let Some(before) = before {
+        edge_cache::forget(&product_key(origin, before, sku.as_str())).await;
     }
 }
 
-/// A write's answer: `no-store`, with the stored product's `ETag` (equal to what a `GET`
-/// will return) and, when created, its `Location`.
+/// After a checkout or cancel committed in D1 (orders): this location's cached pages of the
+/// products whose shopper-visible stock it changed, and its listings, show the change from
+/// the next read; nothing happens when no band (or low count) moved.
+///
+/// Behind Workers Cache, the changed products' tags are purged everywhere as well (the
+/// listing pages that show them carry their tags).
+pub async fn stock_changed(cx: &Cx, policy: CachePolicy, revised: &store::Revised) {
+    if revised.generation.is_none() {
+        return;
+    }
+    if let Some(wc) = &cx.workers_cache {
+        let tags: Vec<String> = revised
+            .skus
+            .iter()
+            .map(|s| product_tag(s.as_str()))
+            .collect();
+        wc.purge_later(&cx.ctx, &tags);
+    }
+    edge_cache::revised(cx.origin(), revised, policy).await;
+}
+
+/// A write's answer: `no-store`, the merchant's view (the shopper's and the exact `stock`),
+/// with the `ETag` a `GET` will return (over the shopper's view, so `If-Match` works with
+/// either) and, when created, its `Location`.
 fn written(status: u16, product: &Product) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(product)
+    let body = serde_json::to_vec(&product.merchant())
         .map_err(|e| ApiError::Internal(format!("serialise product: {e}")))?;
     let headers = Headers::new();
     let _ = headers.set("Content-Type", "application/json");
     let _ = headers.set("Cache-Control", "no-store");
-    let _ = headers.set("ETag", &super::caching::strong_etag(&body));
+    let _ = headers.set("ETag", &product_etag(product)?);
     if status == 201 {
         let _ = headers.set("Location", &product_path(&product.sku));
     }
@@ -301,16 +479,21 @@ pub async fn put(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let origin = origin(cx)?;
     let db = database(cx)?;
     let expected = expected_version(&db, &sku, if_match.as_ref()).await?;
-    let before = edge_cache::mirrored_generation(&origin).await;
-    let (product, upserted, after) = store::upsert(&db, &input, cx.now, expected)
+    let before = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
+    let (stored, upserted, written_at) = store::upsert(&db, &input, cx.now, expected)
         .await?
         .ok_or(ApiError::PreconditionFailed)?;
-    invalidate(&origin, before, after, &sku, policy).await;
+    let before = before.map(|m| m.value);
+    invalidate(&origin, &sku, before, &written_at, policy, false).await;
+    if let Some(wc) = &cx.workers_cache {
+        let created = upserted == Upserted::Created;
+        wc.purge_later(&cx.ctx, &write_purge(sku.as_str(), created));
+    }
     let status = match upserted {
         Upserted::Created => 201,
         Upserted::Updated => 200,
     };
-    written(status, &product)
+    written(status, &stored.product)
 }
 
 /// `DELETE /products/{sku}` (scope `catalog:write`): 204, or 404 when absent.
@@ -326,15 +509,19 @@ pub async fn delete(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let origin = origin(cx)?;
     let db = database(cx)?;
     let expected = expected_version(&db, &sku, if_match.as_ref()).await?;
-    let before = edge_cache::mirrored_generation(&origin).await;
-    let after = store::delete(&db, &sku, expected)
+    let before = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
+    let written_at = store::delete(&db, &sku, expected)
         .await?
         .ok_or(match expected {
             // It was there at the precondition check: it changed or vanished since.
             Some(_) => ApiError::PreconditionFailed,
             None => ApiError::NotFound,
         })?;
-    invalidate(&origin, before, after, &sku, policy).await;
+    let before = before.map(|m| m.value);
+    invalidate(&origin, &sku, before, &written_at, policy, true).await;
+    if let Some(wc) = &cx.workers_cache {
+        wc.purge_later(&cx.ctx, &write_purge(sku.as_str(), false));
+    }
     let headers = Headers::new();
     let _ = headers.set("Cache-Control", "no-store");
     Ok(Response::builder()

@@ -7,9 +7,10 @@
 //! - [`caching`]: `Cache-Control`, strong ETags, conditional requests, edge-cache keys.
 //!
 //! Edge adapters:
-//! - [`store`]: D1 (products, catalogue generation); also used by cart and checkout.
-//! - [`edge_cache`]: the Cache API (entries and the generation mirror; how soon a write is
-//!   seen where).
+//! - [`store`]: D1 (products, revisions, catalogue generation); also used by cart and checkout.
+//! - [`edge_cache`]: the Cache API (entries, the generation and revision mirrors; how soon a
+//!   write is seen where).
+//! - [`workers_cache`]: Workers Cache (`ctx.cache`), detected at runtime: purges by tag.
 //! - [`handlers`]: the HTTP handlers of `/products` and `/products/{sku}`.
 
 pub mod caching;
@@ -18,4 +19,5 @@ pub mod handlers;
 pub mod listing;
 pub mod model;
 pub mod store;
+pub mod workers_cache;
 pub mod write;

@@ -99,8 +99,10 @@ impl<'de> Deserialize<'de> for Currency {
     }
 }
 
-/// A product as stored and as `GET /products/{sku}` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A product as stored. Shoppers see it through [`Product::shopper`] (availability, never the
+/// exact stock far from zero); the merchant's write replies through [`Product::merchant`].
+/// Not `Serialize` itself, so no response can send the exact stock by accident.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Product {
     pub sku: Sku,
     pub name: String,
@@ -112,6 +114,93 @@ pub struct Product {
     pub version: i64,
     /// RFC 3339.
     pub updated_at: String,
+}
+
+/// The largest stock shown as an exact count ("only N left"); above it a product is
+/// `in_stock` and its count is not shown.
+pub const LOW_STOCK_MAX: i64 = 5;
+
+/// How a shopper sees a product's stock: a band, so that a cached page changes only when the
+/// band (or the count while low) changes, not on every order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    InStock,
+    LowStock,
+    OutOfStock,
+}
+
+impl Availability {
+    /// The band of `stock`, and the exact count shown with it (only while low).
+    #[must_use]
+    pub fn of(stock: i64) -> (Self, Option<i64>) {
+        if stock <= 0 {
+            (Self::OutOfStock, None)
+        } else if stock <= LOW_STOCK_MAX {
+            (Self::LowStock, Some(stock))
+        } else {
+            (Self::InStock, None)
+        }
+    }
+}
+
+/// The part of a stock level a shopper sees, as one number: 0 when out, the count while low,
+/// `LOW_STOCK_MAX + 1` for every level above. Two levels look the same to a shopper exactly
+/// when this is equal; checkout and cancel compare it in SQL (`min(stock, LOW_STOCK_MAX + 1)`,
+/// stock never being negative) to decide whether the product's cached pages change.
+#[must_use]
+pub fn visible_stock(stock: i64) -> i64 {
+    stock.clamp(0, LOW_STOCK_MAX + 1)
+}
+
+/// A product as shoppers see it: `GET /products/{sku}` and the listing's items.
+#[derive(Debug, Serialize)]
+pub struct ShopperView<'a> {
+    pub sku: &'a Sku,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub price_minor: i64,
+    pub currency: Currency,
+    pub availability: Availability,
+    /// The exact count, only while `low_stock`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stock_left: Option<i64>,
+    pub version: i64,
+    pub updated_at: &'a str,
+}
+
+/// A product as the merchant's write reply shows it: the shopper's view and the exact stock.
+#[derive(Debug, Serialize)]
+pub struct MerchantView<'a> {
+    #[serde(flatten)]
+    pub shopper: ShopperView<'a>,
+    pub stock: i64,
+}
+
+impl Product {
+    #[must_use]
+    pub fn shopper(&self) -> ShopperView<'_> {
+        let (availability, stock_left) = Availability::of(self.stock);
+        ShopperView {
+            sku: &self.sku,
+            name: &self.name,
+            description: &self.description,
+            price_minor: self.price_minor,
+            currency: self.currency,
+            availability,
+            stock_left,
+            version: self.version,
+            updated_at: &self.updated_at,
+        }
+    }
+
+    #[must_use]
+    pub fn merchant(&self) -> MerchantView<'_> {
+        MerchantView {
+            shopper: self.shopper(),
+            stock: self.stock,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -135,5 +224,60 @@ mod tests {
         assert!(Currency::parse("eur").is_err());
         assert!(Currency::parse("XXX").is_err());
         assert!(Currency::parse("EURO").is_err());
+    }
+
+    fn product(stock: i64) -> Product {
+        Product {
+            sku: Sku::parse("tea").unwrap(),
+            name: "Tea".into(),
+            description: String::new(),
+            price_minor: 100,
+            currency: Currency::parse("EUR").unwrap(),
+            stock,
+            version: 2,
+            updated_at: "2026-11-29T08:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn shoppers_see_a_band_and_the_count_only_while_low() {
+        let shown = |stock| serde_json::to_value(product(stock).shopper()).unwrap();
+        for (stock, band, left) in [
+            (0, "out_of_stock", None),
+            (1, "low_stock", Some(1)),
+            (LOW_STOCK_MAX, "low_stock", Some(LOW_STOCK_MAX)),
+            (LOW_STOCK_MAX + 1, "in_stock", None),
+            (1_000_000, "in_stock", None),
+        ] {
+            let v = shown(stock);
+            assert_eq!(v["availability"], band, "{stock}");
+            assert_eq!(
+                v.get("stock_left").and_then(serde_json::Value::as_i64),
+                left
+            );
+            assert!(v.get("stock").is_none(), "{stock}");
+        }
+        let merchant = serde_json::to_value(product(42).merchant()).unwrap();
+        assert_eq!(
+            (
+                merchant["stock"].as_i64(),
+                merchant["availability"].as_str()
+            ),
+            (Some(42), Some("in_stock"))
+        );
+    }
+
+    #[test]
+    fn the_visible_stock_is_equal_exactly_when_the_shopper_sees_the_same() {
+        for a in 0..=20 {
+            for b in 0..=20 {
+                let seen = |s| serde_json::to_value(product(s).shopper()).unwrap();
+                assert_eq!(
+                    visible_stock(a) == visible_stock(b),
+                    seen(a) == seen(b),
+                    "{a} {b}"
+                );
+            }
+        }
     }
 }

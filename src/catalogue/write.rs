@@ -1,7 +1,8 @@
 //! Validation of `PUT /products/{sku}` bodies (pure).
 //!
-//! The body is the shape `GET /products/{sku}` returns. The server fields `version` and
-//! `updated_at` are ignored (the server owns them); `sku`, when present, must equal the
+//! The body is the shape `GET /products/{sku}` returns, with the exact `stock`. The server
+//! fields `version`, `updated_at`, `availability` and `stock_left` are ignored (the server
+//! owns them, the last two follow from `stock`); `sku`, when present, must equal the
 //! path's. Every other member is checked by hand on a `serde_json::Value`, so each refusal
 //! names the member and why, and numbers that are negative, fractional, strings or too large
 //! are told apart from missing ones. Any refusal is a 422 (the JSON itself was well-formed).
@@ -88,7 +89,7 @@ pub const PRICE_MAX_MINOR: i64 = 100_000_000;
 pub const STOCK_MAX: i64 = 1_000_000;
 
 /// Members a client may send: the GET shape.
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 10] = [
     "sku",
     "name",
     "description",
@@ -97,6 +98,8 @@ const KNOWN: [&str; 8] = [
     "stock",
     "version",
     "updated_at",
+    "availability",
+    "stock_left",
 ];
 
 impl ProductInput {
@@ -245,6 +248,8 @@ mod tests {
         let map = body.as_object_mut().unwrap();
         map.insert("version".into(), json!(99));
         map.insert("updated_at".into(), json!("whatever"));
+        map.insert("availability".into(), json!("in_stock"));
+        map.insert("stock_left".into(), json!(null));
         map.insert("sku".into(), json!("tea-sencha-100g"));
         assert!(ProductInput::from_json(&sku(), &body).is_ok());
     }

@@ -56,6 +56,8 @@ pub struct Cx {
     /// The matched route template, for the log line (`/products/{sku}`).
     pub route: &'static str,
     config: Option<Rc<Config>>,
+    /// Workers Cache (`ctx.cache`), when the platform provides it (never locally).
+    pub workers_cache: Option<crate::catalogue::workers_cache::WorkersCache>,
 }
 
 thread_local! {
@@ -116,6 +118,7 @@ impl Cx {
             request_id,
             route: "unmatched",
             config: None,
+            workers_cache: None,
         }
     }
 

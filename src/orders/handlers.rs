@@ -112,11 +112,6 @@ pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
     let stored = match outcome {
         Ok((order, written)) => {
             bookmark = written;
-            // The checkout bumped the catalogue generation with the stock; make this
-            // location's cached catalogue pages show the new stock from the next read.
-            if let Ok(origin) = crate::catalogue::handlers::origin(cx) {
-                crate::catalogue::edge_cache::forget_generation(&origin).await;
-            }
             created(&order)?
         }
         Err(e) => match disposition(&e) {
@@ -269,7 +264,7 @@ async fn transition(
         order.currency,
         cx.now,
     );
-    let (made, bookmark) =
+    let (made, bookmark, revised) =
         store::transition(&db, reader, &id, transition, &event, &random_id(), cx.now).await?;
     if made {
         super::events::publish_after_response(
@@ -277,13 +272,10 @@ async fn transition(
             &cx.env,
             vec![EventId::derive(&id, transition.event())],
         );
-        if transition == Transition::Cancel {
-            // Stock went back with a catalogue generation bump: this location's cached pages
-            // show it from the next read.
-            if let Ok(origin) = crate::catalogue::handlers::origin(cx) {
-                crate::catalogue::edge_cache::forget_generation(&origin).await;
-            }
-        }
+        // A cancel returned stock: this location's cached pages of the products whose band
+        // it moved show it from the next read.
+        let policy = crate::catalogue::caching::CachePolicy::from_config(cx.config()?);
+        crate::catalogue::handlers::stock_changed(cx, policy, &revised).await;
     }
     // Another attempt may have won the race (the same transition, or the other one).
     let order = store::find_as(&db, reader, &id)
@@ -370,7 +362,11 @@ impl Checkout<'_> {
             };
             *wrote = true;
             match store::commit(&db, &new).await {
-                Ok(bookmark) => {
+                Ok((bookmark, revised)) => {
+                    // This location's cached pages of the products whose band the order
+                    // moved show it from the next read; the others stay cached.
+                    let policy = crate::catalogue::caching::CachePolicy::from_config(self.config);
+                    crate::catalogue::handlers::stock_changed(cx, policy, &revised).await;
                     super::events::publish_after_response(&cx.ctx, &cx.env, vec![new.event().0]);
                     if let Some(ms) = self.delay_after_write {
                         sleep(ms).await;

@@ -17,7 +17,9 @@
 //! 2. `INSERT` each line;
 //! 3. `UPDATE products SET stock = stock - n` per line: the `stock >= 0` CHECK fails the whole
 //!    batch on an oversell, so two buyers racing for the last unit cannot both win;
-//! 4. bump the catalogue generation (cached listings show the new stock);
+//! 4. give each product whose stock band (or count while low) moved the next catalogue
+//!    generation as its revision, and bump the generation only if one did, so cached catalogue
+//!    pages change only where a shopper sees a change (`catalogue::store::revise_if_visible`);
 //! 5. set `lines_verified` to the number of lines whose product still exists at the charged
 //!    price and currency; the table's CHECK fails the batch unless it equals the line count.
 //!
@@ -40,6 +42,7 @@ use super::model::{
     OrderStatus, PageQuery, Plan, ShippingAddress, Transition,
 };
 use crate::catalogue::model::{Currency, Sku};
+use crate::catalogue::store::{self as catalogue, Revised};
 use crate::d1::{Bookmark, Database, Session};
 use crate::http::{problem::ApiError, unavailable};
 use crate::time::UnixMillis;
@@ -109,15 +112,16 @@ pub enum CommitFailure {
 }
 
 /// Writes the order, its lines and the stock decrement atomically (see the module header), on
-/// the primary; returns the write's bookmark when D1 gave one.
+/// the primary. Returns the write's bookmark when D1 gave one, and the products whose
+/// shopper-visible stock changed (for the catalogue's caches).
 ///
 /// # Errors
 /// A [`CommitFailure`]; bind errors become [`CommitFailure::Unavailable`].
 pub async fn commit(
     db: &D1Database,
     order: &NewOrder<'_>,
-) -> Result<Option<Bookmark>, CommitFailure> {
-    let statements = commit_statements(db, order)
+) -> Result<(Option<Bookmark>, Revised), CommitFailure> {
+    let (statements, revised_at) = commit_statements(db, order)
         .map_err(|e| CommitFailure::Unavailable(e.log_detail().unwrap_or_default()))?;
     let session = Session::primary(db).map_err(|e| CommitFailure::Unavailable(e.to_string()))?;
     match crate::d1::batch(&session.handle(), statements).await {
@@ -125,7 +129,10 @@ pub async fn commit(
             if let Some(failed) = results.iter().find(|r| !r.success()) {
                 return Err(CommitFailure::Refused(failed.error().unwrap_or_default()));
             }
-            Ok(session.bookmark())
+            // The order is written: a revision that does not decode costs only its cache
+            // invalidation here (the caches' own expiry still bounds it), never the order.
+            let revised = Revised::from_outcome(results.get(revised_at)).unwrap_or_default();
+            Ok((session.bookmark(), revised))
         }
         Err(e) => {
             let text = e.to_string();
@@ -138,10 +145,11 @@ pub async fn commit(
     }
 }
 
+/// The checkout batch, and the position of its [`Revised`] statement.
 fn commit_statements(
     db: &D1Database,
     order: &NewOrder<'_>,
-) -> Result<Vec<D1PreparedStatement>, ApiError> {
+) -> Result<(Vec<D1PreparedStatement>, usize), ApiError> {
     let plan = order.plan;
     let mut statements = Vec::with_capacity(plan.lines.len() * 2 + 3);
     statements.push(bind(
@@ -196,11 +204,22 @@ fn commit_statements(
     }
     for line in &plan.lines {
         statements.push(bind(
-            db.prepare("UPDATE products SET stock = stock - ?2 WHERE sku = ?1"),
+            db.prepare(format!(
+                "UPDATE products SET stock = stock - ?2, {} WHERE sku = ?1",
+                catalogue::revise_if_visible("stock - ?2")
+            )),
             &[text(line.sku.as_str()), uint(u64::from(line.quantity))],
         )?);
     }
-    statements.push(crate::catalogue::store::bump_generation_statement(db));
+    let skus: Vec<&str> = plan.lines.iter().map(|l| l.sku.as_str()).collect();
+    let skus = serde_json::to_string(&skus)
+        .map_err(|e| ApiError::Internal(format!("serialise skus: {e}")))?;
+    let revised_at = statements.len();
+    statements.push(catalogue::bump_if_revised(
+        db,
+        "SELECT value FROM json_each(?1)",
+        &[text(&skus)],
+    )?);
     statements.push(bind(
         db.prepare(
             "UPDATE orders SET lines_verified = (
@@ -210,7 +229,7 @@ fn commit_statements(
         ),
         &[text(order.id.as_str()), text(plan.currency.as_str())],
     )?);
-    Ok(statements)
+    Ok((statements, revised_at))
 }
 
 /// Whether the user already has an order of this cart state (cart id and version): after a
@@ -302,11 +321,13 @@ pub async fn find_as(
 /// 2. insert the event stamped with this attempt's `attempt`, only if the order now has the
 ///    target status, ignoring an existing event of the same id (the other attempt's);
 /// 3. for a cancel, return each line's quantity to its product (a product deleted since gets
-///    nothing back) and bump the catalogue generation, only if the event carries this
-///    attempt's stamp, i.e. only in the batch that made the transition.
+///    nothing back), only if the event carries this attempt's stamp, i.e. only in the batch
+///    that made the transition; a product whose band (or count while low) moves takes the
+///    next catalogue generation as its revision, and the generation is bumped if one did.
 ///
-/// Returns whether this attempt made the transition, and the batch's bookmark when D1 gave one
-/// (the batch runs on the primary, in a session that reports it).
+/// Returns whether this attempt made the transition, the batch's bookmark when D1 gave one
+/// (the batch runs on the primary, in a session that reports it), and the products whose
+/// shopper-visible stock it changed.
 ///
 /// # Errors
 /// 503 when D1 fails (nothing or everything was written).
@@ -318,7 +339,7 @@ pub async fn transition(
     event: &EventBody,
     attempt: &str,
     now: crate::time::UnixMillis,
-) -> Result<(bool, Option<Bookmark>), ApiError> {
+) -> Result<(bool, Option<Bookmark>, Revised), ApiError> {
     let target = transition.target().as_str();
     let event_id = EventId::derive(id, transition.event());
     let mut statements = vec![
@@ -350,17 +371,19 @@ pub async fn transition(
     match transition {
         Transition::Cancel => {
             statements.push(bind(
-                db.prepare(
-                    "UPDATE products SET stock = stock + (
-                        SELECT sum(l.quantity) FROM order_lines l
-                        WHERE l.order_id = ?1 AND l.sku = products.sku
-                     )
+                db.prepare(format!(
+                    "UPDATE products SET stock = stock + ({RETURNED}), {}
                      WHERE sku IN (SELECT sku FROM order_lines WHERE order_id = ?1)
                        AND EXISTS (SELECT 1 FROM order_events WHERE id = ?2 AND attempt = ?3)",
-                ),
+                    catalogue::revise_if_visible(&format!("stock + ({RETURNED})"))
+                )),
                 &[text(id.as_str()), text(event_id.as_str()), text(attempt)],
             )?);
-            statements.push(crate::catalogue::store::bump_generation_statement(db));
+            statements.push(catalogue::bump_if_revised(
+                db,
+                "SELECT sku FROM order_lines WHERE order_id = ?1",
+                &[text(id.as_str())],
+            )?);
         }
         Transition::Fulfil => {}
     }
@@ -375,8 +398,18 @@ pub async fn transition(
         )));
     }
     let made = results.first().is_some_and(|r| r.changes() > 0);
-    Ok((made, session.bookmark()))
+    // The transition is written: a revision that does not decode costs only its cache
+    // invalidation (the caches' own expiry still bounds it).
+    let revised = match transition {
+        Transition::Cancel => Revised::from_outcome(results.last()).unwrap_or_default(),
+        Transition::Fulfil => Revised::default(),
+    };
+    Ok((made, session.bookmark(), revised))
 }
+
+/// The quantity a cancel returns to a product: the sum of its lines in the order.
+const RETURNED: &str = "SELECT sum(l.quantity) FROM order_lines l
+    WHERE l.order_id = ?1 AND l.sku = products.sku";
 
 /// The events of an order, oldest first, with their delivery state (for the merchant).
 ///

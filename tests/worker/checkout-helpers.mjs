@@ -38,16 +38,22 @@ export function shop(w) {
     async auth(sub) {
       return { authorization: `Bearer ${await s.token(sub)}` };
     },
-    /** Puts a product in the catalogue (or resets it). */
+    /**
+     * Puts a product in the catalogue (or resets it), with a new revision and generation as a
+     * merchant's write gives it, so cached pages of an earlier state are not served for it.
+     */
     async stock(sku, { price = 1000, stock = 10, currency = 'EUR', name = `Name of ${sku}` } = {}) {
-      await (await db())
-        .prepare(
-          `INSERT INTO products (sku, name, description, price_minor, currency, stock, version, updated_at)
-           VALUES (?1, ?2, '', ?3, ?4, ?5, 1, '2026-11-29T08:00:00Z')
-           ON CONFLICT (sku) DO UPDATE SET name = ?2, price_minor = ?3, currency = ?4, stock = ?5`,
-        )
-        .bind(sku, name, price, currency, stock)
-        .run();
+      const d = await db();
+      await d.batch([
+        d
+          .prepare(
+            `INSERT INTO products (sku, name, description, price_minor, currency, stock, version, updated_at, revision)
+             VALUES (?1, ?2, '', ?3, ?4, ?5, 1, '2026-11-29T08:00:00Z', (SELECT generation + 1 FROM catalogue_meta WHERE id = 1))
+             ON CONFLICT (sku) DO UPDATE SET name = ?2, price_minor = ?3, currency = ?4, stock = ?5, revision = excluded.revision`,
+          )
+          .bind(sku, name, price, currency, stock),
+        d.prepare('UPDATE catalogue_meta SET generation = generation + 1 WHERE id = 1'),
+      ]);
     },
     async stockOf(sku) {
       const row = await (await db()).prepare('SELECT stock FROM products WHERE sku = ?1').bind(sku).first();

@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { checkoutStep, describeProblem, formatMoney, retryAfterMillis } from '../../public/core.js';
+import { availabilityText, canBuy, checkoutStep, describeProblem, formatMoney, retryAfterMillis } from '../../public/core.js';
 import { ROOT, devToken, freePort, startWorker } from './harness.mjs';
 
 const CSP =
@@ -21,7 +21,7 @@ const CHROMIUM_ARGS = [
 const LOCALE = 'en-US';
 const PRODUCTS = [
   { sku: 'sf-sencha', name: 'Sencha, 100 g', description: 'A grassy green tea from Shizuoka.', price_minor: 1250, stock: 50 },
-  { sku: 'sf-cup', name: 'Tea cup', description: 'Stoneware, 150 ml.', price_minor: 800, stock: 20 },
+  { sku: 'sf-cup', name: 'Tea cup', description: 'Stoneware, 150 ml.', price_minor: 800, stock: 8 },
   { sku: 'sf-kettle', name: 'Kettle', description: 'Cast iron, 0.8 l.', price_minor: 3900, stock: 5 },
 ];
 const eur = (minor) => formatMoney(minor, 'EUR', LOCALE);
@@ -38,6 +38,18 @@ describe('the page’s pure decisions (public/core.js)', () => {
       [100, 'eur', '—'],
     ];
     for (const [minor, currency, want] of cases) assert.equal(formatMoney(minor, currency, LOCALE), want, `${minor} ${currency}`);
+  });
+
+  test('stock is told by its band, with the count only while low', () => {
+    assert.equal(availabilityText({ availability: 'in_stock' }), 'In stock');
+    assert.equal(availabilityText({ availability: 'low_stock', stock_left: 3 }), 'Only 3 left');
+    assert.equal(availabilityText({ availability: 'low_stock' }), 'Low stock');
+    assert.equal(availabilityText({ availability: 'out_of_stock' }), 'Out of stock');
+    assert.equal(availabilityText({}), '');
+    assert.deepEqual(
+      ['in_stock', 'low_stock', 'out_of_stock', undefined].map((availability) => canBuy({ availability })),
+      [true, true, false, false],
+    );
   });
 
   test('problems are explained by type, naming the item that is out of stock', () => {
@@ -277,6 +289,9 @@ describe('the storefront in a browser', () => {
 
   const guestOf = (page) => page.evaluate(() => localStorage.getItem('edgecart.guest'));
   const stockShown = (page, sku) => page.textContent(`#products li[data-sku="${sku}"] .stock`);
+  /** The exact stock, which only D1 (and the merchant's write reply) shows. */
+  const stockInD1 = async (sku) =>
+    (await (await w.mf.getD1Database('DB')).prepare('SELECT stock FROM products WHERE sku = ?1').bind(sku).first())?.stock;
   async function fillAddress(page) {
     await page.fill('#ship-name', 'Mika Tanaka');
     await page.fill('#ship-line1', '3-1 Gion');
@@ -288,7 +303,8 @@ describe('the storefront in a browser', () => {
   test('a shopper fills a cart signed out; it survives a reload and a new tab, sign-in merges it, and the order shows the new stock', async () => {
     const page = await openShop();
     await findProduct(page, 'sf-cup');
-    const stockBefore = await stockShown(page, 'sf-cup');
+    const stockBefore = await stockInD1('sf-cup');
+    const shownBefore = await stockShown(page, 'sf-cup');
     await addToCart(page, 'sf-cup');
     await addToCart(page, 'sf-cup');
     const guest = await guestOf(page);
@@ -318,7 +334,12 @@ describe('the storefront in a browser', () => {
     assert.equal(order.id, id);
     assert.equal(order.email, 'mika@example.com');
     assert.deepEqual(order.shipping_address, { name: 'Mika Tanaka', line1: '3-1 Gion', city: 'Kyoto', postal_code: '605-0073', country: 'JP' });
-    const want = `${Number.parseInt(stockBefore, 10) - 2} in stock`;
+    // The cup starts at 8 and the first scenario takes one: these two move it from in_stock to
+    // low_stock, so its cached pages change and show the count (at most 5 left is low).
+    const left = stockBefore - 2;
+    assert.equal(await stockInD1('sf-cup'), left);
+    assert.equal(shownBefore, stockBefore > 5 ? 'In stock' : `Only ${stockBefore} left`);
+    const want = left > 5 ? 'In stock' : left > 0 ? `Only ${left} left` : 'Out of stock';
     // The reload showed the first page only: page on to the product again.
     await findProduct(page, 'sf-cup');
     await page.waitForFunction(([sku, text]) => document.querySelector(`#products li[data-sku="${sku}"] .stock`)?.textContent === text, ['sf-cup', want]);
@@ -355,7 +376,7 @@ describe('the storefront in a browser', () => {
     const page = await openShop();
     await signIn(page, 'canceller');
     await addToCart(page, 'sf-kettle');
-    const stockOf = async () => (await (await w.fetch('/products/sf-kettle')).json()).stock;
+    const stockOf = () => stockInD1('sf-kettle');
     const before = await stockOf();
     const id = await placeOrder(page);
     assert.match(id ?? '', /^ord_/, await page.textContent('#checkout-status'));
