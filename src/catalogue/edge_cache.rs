@@ -41,9 +41,10 @@ use super::store;
 use crate::http::problem::ApiError;
 
 fn log_failure(what: &str, e: &worker::Error) {
-    worker::console_warn!(
-        "{{\"level\":\"warn\",\"edge_cache\":\"{what}\",\"error\":{:?}}}",
-        e.to_string()
+    crate::http::log_event(
+        "warn",
+        "edge cache failed",
+        &serde_json::json!({ "operation": what, "error": e.to_string() }),
     );
 }
 
