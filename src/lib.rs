@@ -51,7 +51,6 @@ use worker::{event, Context, Env, Method, Response};
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
-    runtime::prefer_promise_jobs();
 }
 
 /// The crons (`[triggers]` in `wrangler.toml`): re-send order events the queue never got (the

@@ -53,7 +53,7 @@ pub fn parse(token: &str, policy: &Policy, now: UnixMillis) -> Result<PendingJwt
     else {
         return Err(Refusal::Malformed);
     };
-    let decode = |s: &str| super::base64url::decode(s).ok_or(Refusal::Malformed);
+    let decode = |s: &str| super::decode_segment(s).ok_or(Refusal::Malformed);
     let header = parse_object(&decode(h64)?).map_err(|_| Refusal::Malformed)?;
     let (alg, kid) = check_header(&header)?;
     let claims = parse_object(&decode(p64)?).map_err(|_| Refusal::Malformed)?;

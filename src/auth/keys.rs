@@ -8,9 +8,9 @@
 //! that would let anyone mint tokens).
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use blake2::digest::{consts::U33, Digest};
 use serde_json::{Map, Value};
 
-use super::blake2b::blake2b;
 use super::json::parse_object;
 
 /// The signature algorithms edgecart accepts.
@@ -380,15 +380,17 @@ pub fn parse_paserks(keys: &[String]) -> Result<Vec<VerificationKey>, String> {
         .collect()
 }
 
+/// BLAKE2b with a 33-byte (264-bit) digest, the size PASERK ids use.
+type Blake2b264 = blake2::Blake2b<U33>;
+
 /// The PASERK id of a PASERK string: `k4.pid.` + base64url(BLAKE2b-264(`k4.pid.` ‖ paserk)).
 #[must_use]
 pub fn paserk_id(paserk: &str) -> String {
-    let mut input = PASERK_PID.as_bytes().to_vec();
-    input.extend_from_slice(paserk.as_bytes());
-    format!(
-        "{PASERK_PID}{}",
-        Base64UrlUnpadded::encode_string(&blake2b(&input, 33))
-    )
+    let digest = Blake2b264::new()
+        .chain_update(PASERK_PID)
+        .chain_update(paserk)
+        .finalize();
+    format!("{PASERK_PID}{}", Base64UrlUnpadded::encode_string(&digest))
 }
 
 #[cfg(test)]

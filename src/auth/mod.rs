@@ -7,9 +7,9 @@
 //! - [`json`]: strict JSON (duplicate members refused).
 //! - [`keys`]: JWKS / PASERK text → [`keys::VerificationKey`]s; weak keys refused.
 //! - [`claims`]: the claim policy ([`claims::Policy`], [`claims::Refusal`]) with injected `now`.
-//! - [`jwt`], [`paseto`]: token structure, header policy, key choice.
+//! - [`jwt`], [`paseto`]: token structure, header policy, key choice; [`decode_segment`]:
+//!   their base64url segments.
 //! - [`verify`]: the whole check over the signature seam; [`dev_token`]: `/dev/token` tokens.
-//! - [`blake2b`]: PASERK key ids.
 //!
 //! Seam and edge:
 //! - [`signature`]: WebCrypto on wasm, jwt-compact natively.
@@ -17,9 +17,7 @@
 //!   staleness bound; its decisions are pure functions of `now`).
 //! - this file: [`authenticate`] for handlers; [`handlers`]: `GET /me`, `POST /dev/token`.
 
-pub mod base64url;
 pub mod bearer;
-pub mod blake2b;
 pub mod claims;
 pub mod dev_token;
 pub mod guest;
@@ -223,6 +221,23 @@ impl Identity {
     pub fn user_key(&self) -> String {
         crate::hash::sha256_parts(&[self.iss.as_bytes(), self.sub.as_bytes()])
     }
+}
+
+/// The bytes a token segment encodes, or `None` when it is not strict unpadded base64url
+/// (RFC 4648 §5).
+///
+/// Strict means one canonical text per byte string: only `A–Z a–z 0–9 - _`, no padding, no
+/// length of the form 4k + 1, and zero bits after the last byte (the `base64` crate's
+/// `URL_SAFE_NO_PAD` engine refuses padding and, by default, non-zero trailing bits). Pure,
+/// and not constant-time: a token is presented by its holder, so the time taken to decode it
+/// tells nobody anything they do not have; key material from the configuration goes through
+/// `base64ct` instead.
+#[must_use]
+pub fn decode_segment(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
 }
 
 #[cfg(test)]

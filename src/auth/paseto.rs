@@ -54,7 +54,7 @@ pub fn parse(token: &str, policy: &Policy, now: UnixMillis) -> Result<PendingPas
     let (Some(body64), footer64, None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Refusal::Malformed);
     };
-    let decode = |s: &str| super::base64url::decode(s).ok_or(Refusal::Malformed);
+    let decode = |s: &str| super::decode_segment(s).ok_or(Refusal::Malformed);
     let body = decode(body64)?;
     let footer = match footer64 {
         None => Vec::new(),

@@ -425,8 +425,10 @@ pub async fn keys(
 }
 
 fn log_failure(reason: &str) {
-    worker::console_warn!(
-        "{{\"level\":\"warn\",\"event\":\"jwks_fetch_failed\",\"reason\":{reason:?}}}"
+    crate::http::log_event(
+        "warn",
+        "jwks_fetch_failed",
+        &serde_json::json!({ "reason": reason }),
     );
 }
 

@@ -49,9 +49,10 @@ use super::caching::{generation_key, revision_key, CachePolicy, Mirror, Represen
 use super::store::Revised;
 
 fn log_failure(what: &str, e: &worker::Error) {
-    worker::console_warn!(
-        "{{\"level\":\"warn\",\"edge_cache\":\"{what}\",\"error\":{:?}}}",
-        e.to_string()
+    crate::http::log_event(
+        "warn",
+        "edge cache failed",
+        &serde_json::json!({ "operation": what, "error": e.to_string() }),
     );
 }
 

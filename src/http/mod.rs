@@ -5,6 +5,7 @@
 //! [`Cx::finish`] turns errors into problem+json, adds the request id and writes the request's
 //! one log line (for problem responses only, unless `LOG_REQUESTS=all`).
 
+pub mod log;
 pub mod precondition;
 pub mod problem;
 
@@ -329,7 +330,7 @@ impl Cx {
     }
 
     fn log(&self, status: u16, error: Option<&ApiError>) {
-        let line = LogLine {
+        log::request(&log::RequestLine {
             level: if status >= 500 { "error" } else { "info" },
             request_id: &self.request_id,
             method: self
@@ -341,25 +342,8 @@ impl Cx {
             duration_ms: now_millis().saturating_sub(self.now.0),
             problem: error.map(|e| e.kind().slug()),
             detail: error.and_then(ApiError::log_detail),
-        };
-        if let Ok(text) = serde_json::to_string(&line) {
-            web_sys::console::log_1(&text.into());
-        }
+        });
     }
-}
-
-#[derive(Serialize)]
-struct LogLine<'a> {
-    level: &'static str,
-    request_id: &'a str,
-    method: &'a str,
-    route: &'static str,
-    status: u16,
-    duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
 }
 
 /// Parses the configuration from the worker's bindings (variables and secrets), outside a
@@ -377,24 +361,7 @@ pub fn config_of(env: &Env) -> Result<Config, ApiError> {
     })?)
 }
 
-/// Writes one log line about an event outside the request line (a failed probe, a release
-/// that did not happen): `{"level", "event", "detail"}`, built by serde so every value is
-/// escaped. Never pass a token, key or personal data.
-pub fn log_event(level: &'static str, event: &str, detail: &serde_json::Value) {
-    #[derive(Serialize)]
-    struct EventLine<'a> {
-        level: &'static str,
-        event: &'a str,
-        detail: &'a serde_json::Value,
-    }
-    if let Ok(text) = serde_json::to_string(&EventLine {
-        level,
-        event,
-        detail,
-    }) {
-        web_sys::console::log_1(&text.into());
-    }
-}
+pub use log::event as log_event;
 
 /// Reads and discards a body stream until it ends or [`DRAIN_LIMIT_BYTES`] have gone by.
 async fn drain(reader: &BodyReader, mut total: usize) {

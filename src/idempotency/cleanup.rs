@@ -28,13 +28,16 @@ pub async fn run(env: &Env) {
             .map_err(|e| e.log_detail().unwrap_or_default()),
         Err(e) => Err(format!("d1 binding: {e}")),
     };
-    let line = match outcome {
-        Ok(deleted) => serde_json::json!({
-            "level": "info", "event": "idempotency-cleanup", "deleted": deleted
-        }),
-        Err(detail) => serde_json::json!({
-            "level": "error", "event": "idempotency-cleanup", "detail": detail
-        }),
-    };
-    worker::console_log!("{line}");
+    match outcome {
+        Ok(deleted) => crate::http::log_event(
+            "info",
+            "idempotency-cleanup",
+            &serde_json::json!({ "deleted": deleted }),
+        ),
+        Err(error) => crate::http::log_event(
+            "error",
+            "idempotency-cleanup",
+            &serde_json::json!({ "error": error }),
+        ),
+    }
 }

@@ -59,8 +59,10 @@ impl DurableObject for IdempotencyStore {
         let sql = state.storage().sql();
         for statement in SCHEMA {
             if let Err(e) = sql.exec(statement, None) {
-                worker::console_error!(
-                    "{{\"level\":\"error\",\"detail\":\"idempotency schema: {e}\"}}"
+                crate::http::log_event(
+                    "error",
+                    "idempotency schema not applied",
+                    &serde_json::json!({ "error": e.to_string() }),
                 );
             }
         }
@@ -79,8 +81,10 @@ impl DurableObject for IdempotencyStore {
                     // The alarm only collects garbage (retention is enforced from stored
                     // timestamps): a failure to arm it must not fail the claim just written.
                     if let Err(e) = self.ensure_alarm(expires).await {
-                        worker::console_error!(
-                            "{{\"level\":\"error\",\"detail\":\"idempotency alarm: {e}\"}}"
+                        crate::http::log_event(
+                            "error",
+                            "idempotency alarm not armed",
+                            &serde_json::json!({ "error": e.to_string() }),
                         );
                     }
                 }

@@ -613,11 +613,9 @@ extern "C" {
 }
 
 fn log_warning(what: &str, e: &ApiError) {
-    let line = serde_json::json!({
-        "level": "warn",
-        "event": what,
-        "problem": e.kind().slug(),
-        "detail": e.log_detail(),
-    });
-    worker::console_log!("{line}");
+    crate::http::log_event(
+        "warn",
+        what,
+        &serde_json::json!({ "problem": e.kind().slug(), "detail": e.log_detail() }),
+    );
 }
