@@ -195,12 +195,11 @@ impl Session {
         let text = self.0.get_bookmark().ok().flatten()?;
         let bookmark = Bookmark::parse(&text);
         if bookmark.is_none() {
-            let line = serde_json::json!({
-                "level": "warn",
-                "event": "d1 gave a bookmark of an unknown shape",
-                "length": text.len(),
-            });
-            worker::console_log!("{line}");
+            crate::http::log::event(
+                "warn",
+                "d1 gave a bookmark of an unknown shape",
+                &serde_json::json!({ "length": text.len() }),
+            );
         }
         bookmark
     }
@@ -231,12 +230,11 @@ pub async fn read<T>(
 }
 
 fn log_fallback(detail: &str) {
-    let line = serde_json::json!({
-        "level": "warn",
-        "event": "d1 session read failed, retried on the primary",
-        "detail": detail,
-    });
-    worker::console_log!("{line}");
+    crate::http::log::event(
+        "warn",
+        "d1 session read failed, retried on the primary",
+        &serde_json::json!(detail),
+    );
 }
 
 /// A D1 result object (`{ success, results, meta }`) of `run`, `all` or one statement of a

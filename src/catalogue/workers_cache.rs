@@ -64,8 +64,9 @@ impl WorkersCache {
 }
 
 fn log_failure(e: &JsValue) {
-    worker::console_warn!(
-        "{{\"level\":\"warn\",\"workers_cache\":\"purge\",\"error\":{:?}}}",
-        worker::Error::from(e.clone()).to_string()
+    crate::http::log::event(
+        "warn",
+        "workers cache purge failed",
+        &serde_json::json!(worker::Error::from(e.clone()).to_string()),
     );
 }
