@@ -26,25 +26,6 @@ pub fn live() -> Result<Response, ApiError> {
     )
 }
 
-#[derive(Serialize)]
-struct InFlight {
-    /// Requests this isolate is serving, this one included.
-    requests: usize,
-    /// Promises those requests await.
-    promises: usize,
-}
-
-/// `GET /dev/runtime` (development only): how many requests and awaited promises the isolate
-/// holds. Both go back to 1 and 0 (this request) once earlier requests are done, also when
-/// their clients went away mid-request (tests/worker/foundation.test.mjs).
-///
-/// # Errors
-/// Only if the response cannot be built.
-pub fn in_flight() -> Result<Response, ApiError> {
-    let (requests, promises) = crate::runtime::in_flight();
-    http::json(200, &InFlight { requests, promises }, "no-store")
-}
-
 /// The outcome of one binding's probe.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct Check {

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - `lib.rs` (this file): the fetch entry point and the route table, nothing else.
+//! - `lib.rs` (this file): the entry points and the route table (`Route`), nothing else.
 //! - [`config`]: typed configuration from the worker's variables (pure).
 //! - [`time`]: calendar arithmetic on an injected `now` (pure).
 //! - [`http`]: the transport edge: request context, problem+json, responders, logging.
@@ -18,6 +18,7 @@
 //! - [`cors`], [`openapi`], [`problems`]: CORS, the OpenAPI document, problem explanations.
 //! - [`assets`]: the storefront's static files, for paths that are no API route.
 //! - [`runtime`]: how Rust futures are scheduled on workerd.
+//! - [`dev`]: the development routes (`/dev/*`).
 //!
 //! Pure modules never touch `worker` types, a clock or storage; that keeps them testable
 //! natively with `cargo test`.
@@ -29,6 +30,7 @@ pub mod catalogue;
 pub mod config;
 pub mod cors;
 pub mod d1;
+pub mod dev;
 pub mod hash;
 pub mod health;
 pub mod http;
@@ -45,7 +47,7 @@ pub use idempotency::durable::IdempotencyStore;
 
 use http::problem::ApiError;
 use http::Cx;
-use worker::{event, Context, Env, Method, Response};
+use worker::{event, Context, Env, Response};
 
 /// Once per wasm instance (at load, and again after a panic re-initialises it).
 #[event(start)]
@@ -120,28 +122,114 @@ async fn serve(
     cx.finish(result).await
 }
 
-const GET: &str = "GET, HEAD";
-
 /// The scope of catalogue writes.
 pub const CATALOG_WRITE: &str = "catalog:write";
 /// The scope of the merchant's order routes: fulfilment, and events in `GET /orders/{id}`.
 pub const ORDERS_WRITE: &str = "orders:write";
 
-/// `/dev/token` exists only when `ENVIRONMENT=development` and `DEV_TOKEN_KEY` is set.
-fn dev_tokens_enabled(cx: &mut Cx) -> bool {
-    cx.config()
-        .is_ok_and(|c| c.is_development() && c.dev_token_key.is_some())
+/// Every API route, parsed from the path once ([`Route::parse`]); [`Route::serve`] gives each
+/// its template, `Allow` and handlers in one exhaustive match.
+enum Route<'a> {
+    Health,
+    HealthReady,
+    Me,
+    Products,
+    Product(&'a str),
+    Cart,
+    CartItem(&'a str),
+    CartMerge,
+    /// Only when `GUEST_TOKEN_KEY` is set.
+    GuestSession,
+    Orders,
+    Order(&'a str),
+    OrderCancel(&'a str),
+    OrderFulfilment(&'a str),
+    OpenApi,
+    Problem(&'a str),
+    /// `/dev/*`, only in development ([`dev`]).
+    Dev(dev::Route),
 }
 
-/// `/session/guest` exists only when `GUEST_TOKEN_KEY` is set.
-fn guest_sessions_enabled(cx: &mut Cx) -> bool {
-    cx.config().is_ok_and(|c| c.guest_token_key.is_some())
+impl<'a> Route<'a> {
+    /// The route a path's segments name, or `None` for a path that is no API route.
+    fn parse(segments: &[&'a str], cx: &mut Cx) -> Option<Self> {
+        Some(match *segments {
+            ["health"] => Self::Health,
+            ["health", "ready"] => Self::HealthReady,
+            ["me"] => Self::Me,
+            ["products"] => Self::Products,
+            ["products", sku] => Self::Product(sku),
+            ["cart"] => Self::Cart,
+            ["cart", "items", sku] => Self::CartItem(sku),
+            ["cart", "merge"] => Self::CartMerge,
+            ["session", "guest"] if cx.config().is_ok_and(|c| c.guest_token_key.is_some()) => {
+                Self::GuestSession
+            }
+            ["orders"] => Self::Orders,
+            ["orders", id] => Self::Order(id),
+            ["orders", id, "cancel"] => Self::OrderCancel(id),
+            ["orders", id, "fulfilment"] => Self::OrderFulfilment(id),
+            ["openapi.json"] => Self::OpenApi,
+            ["problems", slug] => Self::Problem(slug),
+            ["dev", ref rest @ ..] => Self::Dev(dev::Route::parse(rest, cx)?),
+            _ => return None,
+        })
+    }
+
+    /// Answers the request on this route (`OPTIONS` is a CORS preflight; another method than
+    /// those listed, 405 with `Allow`).
+    async fn serve(self, cx: &mut Cx) -> Result<Response, ApiError> {
+        match self {
+            Self::Health => methods!(cx, "/health", { GET => health::live() }),
+            Self::HealthReady => methods!(cx, "/health/ready", { GET => health::ready(cx).await }),
+            Self::Me => methods!(cx, "/me", { GET => auth::handlers::me(cx).await }),
+            Self::Products => {
+                methods!(cx, "/products", { GET => catalogue::handlers::list(cx).await })
+            }
+            Self::Product(sku) => methods!(cx, "/products/{sku}", {
+                GET => catalogue::handlers::get(cx, sku).await,
+                PUT => catalogue::handlers::put(cx, sku).await,
+                DELETE => catalogue::handlers::delete(cx, sku).await,
+            }),
+            Self::Cart => methods!(cx, "/cart", {
+                GET => cart::handlers::get(cx).await,
+                DELETE => cart::handlers::clear(cx).await,
+            }),
+            Self::CartItem(sku) => methods!(cx, "/cart/items/{sku}", {
+                PUT => cart::handlers::set_item(cx, sku).await,
+                DELETE => cart::handlers::remove_item(cx, sku).await,
+            }),
+            Self::CartMerge => {
+                methods!(cx, "/cart/merge", { POST => cart::handlers::merge(cx).await })
+            }
+            Self::GuestSession => methods!(cx, "/session/guest", {
+                POST => auth::handlers::guest_session(cx).await,
+            }),
+            Self::Orders => methods!(cx, "/orders", {
+                GET => orders::handlers::list(cx).await,
+                POST => orders::handlers::create(cx).await,
+            }),
+            Self::Order(id) => {
+                methods!(cx, "/orders/{id}", { GET => orders::handlers::get(cx, id).await })
+            }
+            Self::OrderCancel(id) => methods!(cx, "/orders/{id}/cancel", {
+                POST => orders::handlers::cancel(cx, id).await,
+            }),
+            Self::OrderFulfilment(id) => methods!(cx, "/orders/{id}/fulfilment", {
+                POST => orders::handlers::fulfil(cx, id).await,
+            }),
+            Self::OpenApi => methods!(cx, "/openapi.json", { GET => openapi::document() }),
+            Self::Problem(slug) => {
+                methods!(cx, "/problems/{kind}", { GET => problems::explain(slug) })
+            }
+            Self::Dev(route) => dev::serve(cx, route).await,
+        }
+    }
 }
 
-/// The route table: path → route template, allowed methods and named handler. `OPTIONS` on
-/// any route is a CORS preflight; a known path with another method is 405 with `Allow`.
+/// Routes the request: a path with an empty segment is 404; a path that is no API route goes
+/// to the storefront's static files (`public/`), or 404.
 async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
-    use Method::{Delete, Get, Head, Options, Post, Put};
     let path = cx.path.clone();
     // One leading `/` only: `//products/x` is not `/products/x`.
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
@@ -151,68 +239,8 @@ async fn route(cx: &mut Cx) -> Result<Response, ApiError> {
     if segments.len() > 1 && segments.contains(&"") {
         return Err(ApiError::NotFound);
     }
-    let method = cx.method.clone();
-    let (template, allow): (&'static str, &'static str) = match segments.as_slice() {
-        ["health"] => ("/health", GET),
-        ["health", "ready"] => ("/health/ready", GET),
-        ["me"] => ("/me", GET),
-        ["products"] => ("/products", GET),
-        ["products", _] => ("/products/{sku}", "GET, HEAD, PUT, DELETE"),
-        ["cart"] => ("/cart", "GET, HEAD, DELETE"),
-        ["cart", "items", _] => ("/cart/items/{sku}", "PUT, DELETE"),
-        ["cart", "merge"] => ("/cart/merge", "POST"),
-        ["session", "guest"] if guest_sessions_enabled(cx) => ("/session/guest", "POST"),
-        ["orders"] => ("/orders", "GET, HEAD, POST"),
-        ["orders", _] => ("/orders/{id}", GET),
-        ["orders", _, "cancel"] => ("/orders/{id}/cancel", "POST"),
-        ["orders", _, "fulfilment"] => ("/orders/{id}/fulfilment", "POST"),
-        ["openapi.json"] => ("/openapi.json", GET),
-        ["problems", _] => ("/problems/{kind}", GET),
-        ["dev", "token"] if dev_tokens_enabled(cx) => ("/dev/token", "POST"),
-        ["dev", "panic"] if cx.is_development() => ("/dev/panic", GET),
-        ["dev", "runtime"] if cx.is_development() => ("/dev/runtime", GET),
-        ["dev", "hang"] if cx.is_development() => ("/dev/hang", GET),
-        // Not an API route: the storefront's static files (`public/`), or 404.
-        _ => return assets::serve(cx).await,
-    };
-    cx.route = template;
-    if cx.unknown_method.is_some() {
-        return Err(ApiError::MethodNotAllowed { allow });
-    }
-    if method == Options {
-        return cors::preflight(cx);
-    }
-    let read = matches!(method, Get | Head);
-    match (segments.as_slice(), method) {
-        (["health"], _) if read => health::live(),
-        (["health", "ready"], _) if read => health::ready(cx).await,
-        (["me"], _) if read => auth::handlers::me(cx).await,
-        (["products"], _) if read => catalogue::handlers::list(cx).await,
-        (["products", sku], _) if read => catalogue::handlers::get(cx, sku).await,
-        (["products", sku], Put) => catalogue::handlers::put(cx, sku).await,
-        (["products", sku], Delete) => catalogue::handlers::delete(cx, sku).await,
-        (["cart"], _) if read => cart::handlers::get(cx).await,
-        (["cart"], Delete) => cart::handlers::clear(cx).await,
-        (["cart", "items", sku], Put) => cart::handlers::set_item(cx, sku).await,
-        (["cart", "items", sku], Delete) => cart::handlers::remove_item(cx, sku).await,
-        (["cart", "merge"], Post) => cart::handlers::merge(cx).await,
-        (["session", "guest"], Post) => auth::handlers::guest_session(cx).await,
-        (["orders"], Post) => orders::handlers::create(cx).await,
-        (["orders"], _) if read => orders::handlers::list(cx).await,
-        (["orders", id], _) if read => orders::handlers::get(cx, id).await,
-        (["orders", id, "cancel"], Post) => orders::handlers::cancel(cx, id).await,
-        (["orders", id, "fulfilment"], Post) => orders::handlers::fulfil(cx, id).await,
-        (["openapi.json"], _) if read => openapi::document(),
-        (["problems", slug], _) if read => problems::explain(slug),
-        (["dev", "token"], Post) => auth::handlers::dev_token(cx).await,
-        // Development only: proves a panic costs one request, not the isolate's future.
-        (["dev", "panic"], _) if read => {
-            problems::panic_for_test(cx.query() == "after-await").await
-        }
-        // Development only: what this isolate holds right now (itself, when otherwise idle).
-        (["dev", "runtime"], _) if read => health::in_flight(),
-        // Development only: a request whose awaited promise never settles.
-        (["dev", "hang"], _) if read => problems::hang_for_test().await,
-        _ => Err(ApiError::MethodNotAllowed { allow }),
+    match Route::parse(&segments, cx) {
+        Some(route) => route.serve(cx).await,
+        None => assets::serve(cx).await,
     }
 }

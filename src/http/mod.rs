@@ -8,6 +8,7 @@
 pub mod log;
 pub mod precondition;
 pub mod problem;
+pub mod route;
 
 use std::cell::RefCell;
 use std::rc::Rc;
