@@ -77,7 +77,7 @@ export function tripString(counts) {
 
 /** A proxy of `target` whose `overrides[prop]` replace methods; every other function runs
  *  bound to the real object, `constructor` is the real one. */
-function proxy(target, overrides) {
+export function proxy(target, overrides) {
   return new Proxy(target, {
     get(t, prop) {
       if (typeof prop === 'string' && Object.hasOwn(overrides, prop)) return overrides[prop];

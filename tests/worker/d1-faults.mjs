@@ -11,19 +11,9 @@
 // binding's type by `constructor.name`) and run every other method on the real object.
 // Requests are sent one at a time: calls are attributed to the request being served.
 import worker, { IdempotencyStore } from '../../build/entry.mjs';
+import { proxy } from '../../bench/edge/wrap.mjs';
 
 let current = { fail: '', calls: [] };
-
-function proxy(target, overrides) {
-  return new Proxy(target, {
-    get(t, prop) {
-      if (typeof prop === 'string' && Object.hasOwn(overrides, prop)) return overrides[prop];
-      const v = Reflect.get(t, prop, t);
-      if (prop === 'constructor' || typeof v !== 'function') return v;
-      return v.bind(t);
-    },
-  });
-}
 
 const real = new WeakMap();
 

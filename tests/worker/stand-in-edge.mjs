@@ -13,20 +13,9 @@
 // `GET /__stand-in/log` answers `{ purges, invalidations, sessions }` (every `withSession`
 // argument, in order) and clears it.
 import worker, { IdempotencyStore } from '../../build/entry.mjs';
+import { proxy } from '../../bench/edge/wrap.mjs';
 
 const log = { purges: [], invalidations: [], sessions: [] };
-
-/** A proxy of `target` with `overrides`; other methods run bound to the real object. */
-function proxy(target, overrides) {
-  return new Proxy(target, {
-    get(t, prop) {
-      if (typeof prop === 'string' && Object.hasOwn(overrides, prop)) return overrides[prop];
-      const v = Reflect.get(t, prop, t);
-      if (prop === 'constructor' || typeof v !== 'function') return v;
-      return v.bind(t);
-    },
-  });
-}
 
 const refused = () => Promise.reject(new Error('D1_ERROR: stand-in replica cannot serve this bookmark'));
 
