@@ -113,6 +113,29 @@ fn set_cache_headers(headers: &Headers, cx: &Cx, rep: &Representation, served: S
     }
 }
 
+/// This location's mirror under `mirror_key` and, when it has one, the entry stored under the
+/// key `entry_key` makes of its value: the hit's answer, or the mirror (if any) for the miss.
+async fn mirrored_hit(
+    cx: &Cx,
+    mirror_key: &str,
+    conditions: &Conditions,
+    entry_key: impl FnOnce(u64) -> String,
+) -> Result<Response, Option<super::caching::Mirror>> {
+    let mirror = edge_cache::mirrored(mirror_key).await;
+    if let Some(m) = &mirror {
+        if let Some(hit) = edge_cache::lookup(&entry_key(m.value)).await {
+            return Ok(respond(
+                cx,
+                &hit.rep,
+                Payload::Stream(hit.body),
+                Served::Hit,
+                conditions,
+            ));
+        }
+    }
+    Err(mirror)
+}
+
 /// Answers a read from a representation: 304 or 200, with `Cache-Status` (and `Age` on a hit)
 /// and, behind Workers Cache, its `Cache-Tag`.
 fn respond(
@@ -227,19 +250,14 @@ pub async fn list(cx: &mut Cx) -> Result<Response, ApiError> {
         ));
     }
     let params = query.canonical_params();
-    let mirror = edge_cache::mirrored(&generation_key(&origin)).await;
-    if let Some(m) = &mirror {
-        let key = cache_key(&origin, m.value, "/products", &params);
-        if let Some(hit) = edge_cache::lookup(&key).await {
-            return Ok(respond(
-                cx,
-                &hit.rep,
-                Payload::Stream(hit.body),
-                Served::Hit,
-                &conditions,
-            ));
-        }
-    }
+    let mirror = match mirrored_hit(cx, &generation_key(&origin), &conditions, |v| {
+        cache_key(&origin, v, "/products", &params)
+    })
+    .await
+    {
+        Ok(hit) => return Ok(hit),
+        Err(mirror) => mirror,
+    };
     let (page, bookmark) = store::page_at(
         &db,
         query.after.as_ref(),
@@ -328,19 +346,14 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
             Some(&tag),
         ));
     }
-    let mirror = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
-    if let Some(m) = &mirror {
-        let key = product_key(&origin, m.value, sku.as_str());
-        if let Some(hit) = edge_cache::lookup(&key).await {
-            return Ok(respond(
-                cx,
-                &hit.rep,
-                Payload::Stream(hit.body),
-                Served::Hit,
-                &conditions,
-            ));
-        }
-    }
+    let mirror = match mirrored_hit(cx, &revision_key(&origin, sku.as_str()), &conditions, |v| {
+        product_key(&origin, v, sku.as_str())
+    })
+    .await
+    {
+        Ok(hit) => return Ok(hit),
+        Err(mirror) => mirror,
+    };
     let (found, bookmark) = store::find_stored(
         &db,
         &sku,
