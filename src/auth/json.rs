@@ -36,8 +36,9 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
 }
 
 /// Why a request body was refused, with the position where the problem was seen (1-based
-/// line and column, as `serde_json` counts them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// line and column, as `serde_json` counts them). Its `Display` is the explanation the client
+/// is shown: it names the position, never echoes the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
     /// Not JSON: a syntax error, invalid UTF-8, truncation or trailing garbage.
     Syntax { line: usize, column: usize },
@@ -47,6 +48,42 @@ pub enum BodyError {
     TooDeep { line: usize, column: usize },
     /// Valid JSON, but not an object at the top (an array, a string, a number...).
     NotAnObject,
+    /// An object, but not of the shape [`read_body`] was asked for: serde's account of why
+    /// (a missing, unknown or mistyped member).
+    Shape(String),
+}
+
+impl BodyError {
+    /// Whether the body is not even JSON one can read (a syntax error, a member named twice,
+    /// too deep), as opposed to JSON that is not of the expected shape.
+    #[must_use]
+    pub fn is_malformed(&self) -> bool {
+        matches!(
+            self,
+            Self::Syntax { .. } | Self::DuplicateMember { .. } | Self::TooDeep { .. }
+        )
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Syntax { line, column } => write!(
+                f,
+                "The body is not valid JSON (line {line}, column {column})."
+            ),
+            Self::DuplicateMember { line, column } => write!(
+                f,
+                "The body names a member twice (line {line}, column {column})."
+            ),
+            Self::TooDeep { line, column } => write!(
+                f,
+                "The body is nested too deeply (line {line}, column {column})."
+            ),
+            Self::NotAnObject => f.write_str("The body must be a JSON object."),
+            Self::Shape(why) => write!(f, "The body has the wrong shape: {why}."),
+        }
+    }
 }
 
 /// Parses a request body as [`parse_object`] does, telling the reasons apart for the
@@ -73,6 +110,79 @@ pub fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, BodyError> {
             })
         }
     }
+}
+
+/// Reads a request body as a `T`: [`parse_body`], then `T`'s `Deserialize` on the object.
+///
+/// Only an object reaches `T`, so a JSON array is never read as a struct's fields in order
+/// (serde's default for sequences). Which members an object may have is `T`'s decision
+/// (`#[serde(deny_unknown_fields)]` where the document says `additionalProperties: false`).
+///
+/// # Errors
+/// [`BodyError`]: as [`parse_body`], or [`BodyError::Shape`] when `T` refuses the object.
+pub fn read_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    let map = parse_body(bytes)?;
+    serde_json::from_value(Value::Object(map)).map_err(|e| BodyError::Shape(e.to_string()))
+}
+
+/// `deserialize_with` for an optional member that may be absent but not `null`: with
+/// `#[serde(default)]` an absent member is `None`, and a present one must be a `T` (`null`
+/// is refused as the wrong type, where `Option<T>` alone would read it as absent).
+///
+/// # Errors
+/// When the member is not a `T` (including `null`).
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The whole number a JSON number stands for, as JSON Schema's `integer` reads it: `12`,
+/// `12.0` and `1.2e1` are all 12 (one number, however it is written); `12.5`, and a float too
+/// large to be exact (beyond ±2^64), are not whole numbers.
+#[must_use]
+#[allow(clippy::cast_possible_truncation)] // checked: integral and within ±2^64
+pub fn whole_number(n: &serde_json::Number) -> Option<i128> {
+    if let Some(v) = n.as_i64() {
+        return Some(i128::from(v));
+    }
+    if let Some(v) = n.as_u64() {
+        return Some(i128::from(v));
+    }
+    let f = n.as_f64()?;
+    let bound = 18_446_744_073_709_551_616.0_f64; // 2^64
+    (f.is_finite() && f.fract() == 0.0 && f.abs() <= bound).then_some(f as i128)
+}
+
+/// `deserialize_with` for a whole number ([`whole_number`]) of type `T`: a JSON number with
+/// no fractional part and within `T`'s range; anything else is the wrong type.
+///
+/// # Errors
+/// When the value is not such a number.
+pub fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    use serde::de::Error as _;
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    let v = whole_number(&n).ok_or_else(|| D::Error::custom("expected a whole number"))?;
+    T::try_from(v).map_err(|_| D::Error::custom("the number is out of range"))
+}
+
+/// [`whole`] for an optional member: absent is `None` (with `#[serde(default)]`), `null` is
+/// refused as [`present`] does.
+///
+/// # Errors
+/// When the value is present and not such a number.
+pub fn present_whole<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    whole(deserializer).map(Some)
 }
 
 const DUPLICATE: &str = "duplicate member";
@@ -223,6 +333,96 @@ mod tests {
             Err(BodyError::TooDeep { .. })
         ));
         assert_eq!(parse_body(b" {\"quantity\": 2} ").map(|m| m.len()), Ok(1));
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[serde(deserialize_with = "whole")]
+        count: u8,
+        #[serde(default, deserialize_with = "present")]
+        note: Option<String>,
+    }
+
+    #[test]
+    fn a_body_is_read_as_its_type_only_from_an_object() {
+        assert_eq!(
+            read_body::<Body>(br#"{"count": 2.0}"#),
+            Ok(Body {
+                count: 2,
+                note: None
+            })
+        );
+        assert_eq!(read_body::<Body>(b"[2]"), Err(BodyError::NotAnObject));
+        assert!(matches!(
+            read_body::<Body>(br#"{"count": 2, "count": 3}"#),
+            Err(BodyError::DuplicateMember { line: 1, .. })
+        ));
+        for wrong in [
+            r#"{}"#,
+            r#"{"count": 2.5}"#,
+            r#"{"count": 256}"#,
+            r#"{"count": 2, "note": null}"#,
+            r#"{"count": 2, "other": 1}"#,
+        ] {
+            assert!(
+                matches!(
+                    read_body::<Body>(wrong.as_bytes()),
+                    Err(BodyError::Shape(_))
+                ),
+                "{wrong}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_error_explains_itself() {
+        let Err(error) = read_body::<Body>(br#"{"count": "two"}"#) else {
+            panic!("a string is no count");
+        };
+        let text = error.to_string();
+        assert!(text.starts_with("The body has the wrong shape: "), "{text}");
+        assert!(!error.is_malformed());
+        assert_eq!(
+            BodyError::Syntax { line: 1, column: 6 }.to_string(),
+            "The body is not valid JSON (line 1, column 6)."
+        );
+        assert_eq!(
+            BodyError::DuplicateMember {
+                line: 2,
+                column: 18
+            }
+            .to_string(),
+            "The body names a member twice (line 2, column 18)."
+        );
+        assert_eq!(
+            BodyError::TooDeep {
+                line: 1,
+                column: 90
+            }
+            .to_string(),
+            "The body is nested too deeply (line 1, column 90)."
+        );
+        assert_eq!(
+            BodyError::NotAnObject.to_string(),
+            "The body must be a JSON object."
+        );
+    }
+
+    #[test]
+    fn a_whole_number_is_one_however_it_is_written() {
+        let number = |text: &str| serde_json::from_str::<serde_json::Number>(text).unwrap();
+        for (text, expected) in [
+            ("12", Some(12)),
+            ("12.0", Some(12)),
+            ("1.2e1", Some(12)),
+            ("-3", Some(-3)),
+            ("18446744073709551615", Some(i128::from(u64::MAX))),
+            ("12.5", None),
+            ("1e30", None),
+        ] {
+            assert_eq!(whole_number(&number(text)), expected, "{text}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! - [`model`]: the pure core: [`model::Cart`], [`model::Quantity`], the [`model::Change`] →
 //!   [`model::Outcome`] decision, and [`model::price`] into the response shape
 //!   [`model::PricedCart`].
+//! - [`problem`]: how the model's refusals ([`model::CartError`]) become API errors.
 //! - [`store`]: the KV adapter, whose header states what KV's consistency guarantees.
 //! - [`handlers`]: the HTTP edge of `GET /cart`, `PUT`/`DELETE /cart/items/{sku}` and
 //!   `DELETE /cart`.
@@ -12,6 +13,7 @@
 
 pub mod handlers;
 pub mod model;
+pub mod problem;
 pub mod store;
 
 pub use model::{price, Cart, PricedCart, PricedLine, Quantity};

@@ -18,11 +18,12 @@
 //! - A change that changes nothing ([`Outcome::Unchanged`]) is not written: no version bump,
 //!   no KV write (KV allows about one write per second per key).
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::model::{Currency, Product, Sku};
 use crate::d1::Bookmark;
-use crate::http::problem::ApiError;
 use crate::time::UnixMillis;
 
 /// Most distinct lines a cart may hold.
@@ -92,7 +93,7 @@ impl Requested {
         };
         // One number however it is written (`2`, `2.0`, `2e0`), as JSON Schema's `integer`
         // reads it; a fractional one is no quantity.
-        match crate::http::whole_number(n) {
+        match crate::auth::json::whole_number(n) {
             Some(0) => Ok(Self::Remove),
             Some(n) => u64::try_from(n)
                 .map_err(|_| CartError::QuantityOutOfRange)
@@ -288,31 +289,31 @@ pub enum CartError {
     VersionExhausted,
 }
 
-impl From<CartError> for ApiError {
-    fn from(e: CartError) -> Self {
-        let text = match e {
-            CartError::QuantityMissing => {
-                "The body must be a JSON object with an integer `quantity`.".to_owned()
+/// The explanation the client is shown (for [`CartError::VersionExhausted`], what the log
+/// records: it is a 500).
+impl fmt::Display for CartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::QuantityMissing => {
+                f.write_str("The body must be a JSON object with an integer `quantity`.")
             }
-            CartError::UnknownMember => {
-                "The body must have `quantity` as its only member.".to_owned()
+            Self::UnknownMember => f.write_str("The body must have `quantity` as its only member."),
+            Self::QuantityNotAnInteger => {
+                f.write_str("`quantity` must be an integer from 0 to 99.")
             }
-            CartError::QuantityNotAnInteger => "`quantity` must be an integer from 0 to 99.".into(),
-            CartError::QuantityOutOfRange => {
-                "`quantity` must be from 0 to 99 (0 removes the line).".into()
+            Self::QuantityOutOfRange => {
+                f.write_str("`quantity` must be from 0 to 99 (0 removes the line).")
             }
-            CartError::UnknownSku(sku) => format!("There is no product `{sku}`."),
-            CartError::CurrencyMismatch { cart, product } => format!(
+            Self::UnknownSku(sku) => write!(f, "There is no product `{sku}`."),
+            Self::CurrencyMismatch { cart, product } => write!(
+                f,
                 "This cart is in {}; the product is priced in {}. A cart holds one currency.",
                 cart.as_str(),
                 product.as_str()
             ),
-            CartError::TooManyLines => format!("A cart holds at most {MAX_LINES} lines."),
-            CartError::VersionExhausted => {
-                return ApiError::Internal("cart version counter exhausted".into())
-            }
-        };
-        ApiError::InvalidValue(text)
+            Self::TooManyLines => write!(f, "A cart holds at most {MAX_LINES} lines."),
+            Self::VersionExhausted => f.write_str("cart version counter exhausted"),
+        }
     }
 }
 
@@ -840,29 +841,6 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(Requested::from_body(&body), expected, "{body}");
         }
-    }
-
-    #[test]
-    fn every_refusal_is_a_422_except_an_exhausted_version() {
-        let tea = product("tea", 100, "EUR");
-        for e in [
-            CartError::QuantityMissing,
-            CartError::UnknownMember,
-            CartError::QuantityNotAnInteger,
-            CartError::QuantityOutOfRange,
-            CartError::UnknownSku(tea.sku.clone()),
-            CartError::CurrencyMismatch {
-                cart: tea.currency,
-                product: Currency::parse("USD").unwrap(),
-            },
-            CartError::TooManyLines,
-        ] {
-            assert_eq!(ApiError::from(e).kind().status(), 422);
-        }
-        assert_eq!(
-            ApiError::from(CartError::VersionExhausted).kind().status(),
-            500
-        );
     }
 
     #[test]

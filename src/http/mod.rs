@@ -504,91 +504,30 @@ impl SplitUrl {
 /// are 400, anything but an object and an object of the wrong shape are 422.
 ///
 /// The body is read strictly, by the parser token headers and claims go through
-/// ([`crate::auth::json::parse_body`]): a member named twice at any depth (`"quantity"` and
+/// ([`crate::auth::json::read_body`]): a member named twice at any depth (`"quantity"` and
 /// `"\u0071uantity"` are one name) is refused rather than one of them silently winning, and
-/// nesting is bounded. Only an object reaches `T`'s `Deserialize`, so a JSON array is never
-/// read as a struct's fields in order (serde's default for sequences). Which members an
-/// object may have is `T`'s decision (`#[serde(deny_unknown_fields)]` where the document says
-/// `additionalProperties: false`).
+/// nesting is bounded.
 ///
 /// # Errors
 /// As above; the detail names the position, never echoes the body.
 pub fn parse_json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    use crate::auth::json::{parse_body, BodyError};
-    let map = parse_body(bytes).map_err(|e| match e {
-        BodyError::Syntax { line, column } => ApiError::BadRequest(format!(
-            "The body is not valid JSON (line {line}, column {column})."
-        )),
-        BodyError::DuplicateMember { line, column } => ApiError::BadRequest(format!(
-            "The body names a member twice (line {line}, column {column})."
-        )),
-        BodyError::TooDeep { line, column } => ApiError::BadRequest(format!(
-            "The body is nested too deeply (line {line}, column {column})."
-        )),
-        BodyError::NotAnObject => ApiError::InvalidValue("The body must be a JSON object.".into()),
-    })?;
-    serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| ApiError::InvalidValue(format!("The body has the wrong shape: {e}.")))
+    Ok(crate::auth::json::read_body(bytes)?)
 }
 
-/// `deserialize_with` for an optional member that may be absent but not `null`: with
-/// `#[serde(default)]` an absent member is `None`, and a present one must be a `T` (`null`
-/// is refused as the wrong type, where `Option<T>` alone would read it as absent).
-///
-/// # Errors
-/// When the member is not a `T` (including `null`).
-pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
+/// The `deserialize_with` helpers of request bodies ([`crate::auth::json`]), beside
+/// [`parse_json_body`] that reads the bodies they shape.
+pub use crate::auth::json::{present, present_whole, whole, whole_number};
 
-/// The whole number a JSON number stands for, as JSON Schema's `integer` reads it: `12`,
-/// `12.0` and `1.2e1` are all 12 (one number, however it is written); `12.5`, and a float too
-/// large to be exact (beyond ±2^64), are not whole numbers.
-#[must_use]
-#[allow(clippy::cast_possible_truncation)] // checked: integral and within ±2^64
-pub fn whole_number(n: &serde_json::Number) -> Option<i128> {
-    if let Some(v) = n.as_i64() {
-        return Some(i128::from(v));
+impl From<crate::auth::json::BodyError> for ApiError {
+    /// Malformed JSON is 400, JSON of the wrong kind or shape 422; the detail is the body
+    /// error's explanation.
+    fn from(e: crate::auth::json::BodyError) -> Self {
+        if e.is_malformed() {
+            ApiError::BadRequest(e.to_string())
+        } else {
+            ApiError::InvalidValue(e.to_string())
+        }
     }
-    if let Some(v) = n.as_u64() {
-        return Some(i128::from(v));
-    }
-    let f = n.as_f64()?;
-    let bound = 18_446_744_073_709_551_616.0_f64; // 2^64
-    (f.is_finite() && f.fract() == 0.0 && f.abs() <= bound).then_some(f as i128)
-}
-
-/// `deserialize_with` for a whole number ([`whole_number`]) of type `T`: a JSON number with
-/// no fractional part and within `T`'s range; anything else is the wrong type.
-///
-/// # Errors
-/// When the value is not such a number.
-pub fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i128>,
-{
-    use serde::de::Error as _;
-    let n = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
-    let v = whole_number(&n).ok_or_else(|| D::Error::custom("expected a whole number"))?;
-    T::try_from(v).map_err(|_| D::Error::custom("the number is out of range"))
-}
-
-/// [`whole`] for an optional member: absent is `None` (with `#[serde(default)]`), `null` is
-/// refused as [`present`] does.
-///
-/// # Errors
-/// When the value is present and not such a number.
-pub fn present_whole<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i128>,
-{
-    whole(deserializer).map(Some)
 }
 
 /// Milliseconds since the epoch from the runtime's clock (`Date.now()` on wasm; the static
@@ -698,6 +637,49 @@ pub fn unavailable(what: &str, e: &worker::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::SplitUrl;
+    use crate::auth::json::BodyError;
+    use crate::http::problem::ApiError;
+
+    #[test]
+    fn malformed_json_is_a_400_and_the_wrong_kind_of_json_a_422() {
+        for (error, status, detail) in [
+            (
+                BodyError::Syntax { line: 1, column: 6 },
+                400,
+                "The body is not valid JSON (line 1, column 6).",
+            ),
+            (
+                BodyError::DuplicateMember {
+                    line: 2,
+                    column: 18,
+                },
+                400,
+                "The body names a member twice (line 2, column 18).",
+            ),
+            (
+                BodyError::TooDeep {
+                    line: 1,
+                    column: 90,
+                },
+                400,
+                "The body is nested too deeply (line 1, column 90).",
+            ),
+            (
+                BodyError::NotAnObject,
+                422,
+                "The body must be a JSON object.",
+            ),
+            (
+                BodyError::Shape("missing field `cart_version`".into()),
+                422,
+                "The body has the wrong shape: missing field `cart_version`.",
+            ),
+        ] {
+            let response = ApiError::from(error).to_response(false);
+            assert_eq!(response.status, status, "{detail}");
+            assert_eq!(response.problem.detail, detail);
+        }
+    }
 
     #[test]
     fn a_url_splits_into_origin_path_and_query() {

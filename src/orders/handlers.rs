@@ -254,7 +254,7 @@ async fn transition(
         .ok_or(ApiError::NotFound)?;
     match transition.decide(order.status) {
         Step::Unchanged => return http::json(200, &order, PRIVATE_NO_STORE),
-        Step::Refused => return Err(transition.refusal()),
+        Step::Refused => return Err(transition.refusal().into()),
         Step::Apply => {}
     }
     let event = EventBody::new(
@@ -286,7 +286,7 @@ async fn transition(
             http::json(200, &order, PRIVATE_NO_STORE)?,
             bookmark.as_ref(),
         ),
-        Step::Refused => Err(transition.refusal()),
+        Step::Refused => Err(transition.refusal().into()),
         Step::Apply => Err(ApiError::Internal(
             "order still confirmed after its transition batch".into(),
         )),

@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //!
-//! - [`model`] (pure): order ids, the checkout body, the checkout plan, listing cursors.
+//! - [`model`] (pure): order ids, the checkout body, the checkout plan, listing cursors,
+//!   and why each is refused ([`model::OrderError`], [`model::Refusal`]).
+//! - [`problem`]: how those refusals become API errors.
 //! - [`store`] (edge): the D1 adapter — the atomic checkout batch and the reads.
 //! - [`handlers`] (edge): `POST /orders`, `GET /orders`, `GET /orders/{id}`,
 //!   `POST /orders/{id}/cancel` and `/fulfilment`; the checkout is wrapped in an idempotency
@@ -13,5 +15,6 @@ pub mod delivery;
 pub mod events;
 pub mod handlers;
 pub mod model;
+pub mod problem;
 pub mod store;
 pub mod webhook;
