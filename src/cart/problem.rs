@@ -34,71 +34,42 @@ mod tests {
         (response.status, response.problem.detail)
     }
 
-    fn invalid(detail: &str) -> (u16, String) {
-        (422, detail.to_owned())
-    }
-
     #[test]
-    fn a_missing_quantity_is_a_422_asking_for_one() {
-        assert_eq!(
-            shown(CartError::QuantityMissing),
-            invalid("The body must be a JSON object with an integer `quantity`.")
-        );
-    }
-
-    #[test]
-    fn another_member_is_a_422_naming_the_only_one_allowed() {
-        assert_eq!(
-            shown(CartError::UnknownMember),
-            invalid("The body must have `quantity` as its only member.")
-        );
-    }
-
-    #[test]
-    fn a_quantity_that_is_no_integer_is_a_422_giving_the_range() {
-        assert_eq!(
-            shown(CartError::QuantityNotAnInteger),
-            invalid("`quantity` must be an integer from 0 to 99.")
-        );
-    }
-
-    #[test]
-    fn a_quantity_out_of_range_is_a_422_saying_what_zero_does() {
-        assert_eq!(
-            shown(CartError::QuantityOutOfRange),
-            invalid("`quantity` must be from 0 to 99 (0 removes the line).")
-        );
-    }
-
-    #[test]
-    fn an_unknown_sku_is_a_422_naming_it() {
+    fn every_refusal_but_an_exhausted_version_is_a_422_explaining_it() {
         let sku = Sku::parse("green-tea").unwrap();
-        assert_eq!(
-            shown(CartError::UnknownSku(sku)),
-            invalid("There is no product `green-tea`.")
-        );
-    }
-
-    #[test]
-    fn a_second_currency_is_a_422_naming_both() {
-        let e = CartError::CurrencyMismatch {
+        let mismatch = CartError::CurrencyMismatch {
             cart: Currency::parse("EUR").unwrap(),
             product: Currency::parse("USD").unwrap(),
         };
-        assert_eq!(
-            shown(e),
-            invalid(
-                "This cart is in EUR; the product is priced in USD. A cart holds one currency."
-            )
-        );
-    }
-
-    #[test]
-    fn too_many_lines_is_a_422_giving_the_limit() {
-        assert_eq!(
-            shown(CartError::TooManyLines),
-            invalid("A cart holds at most 50 lines.")
-        );
+        for (error, detail) in [
+            (
+                CartError::QuantityMissing,
+                "The body must be a JSON object with an integer `quantity`.",
+            ),
+            (
+                CartError::UnknownMember,
+                "The body must have `quantity` as its only member.",
+            ),
+            (
+                CartError::QuantityNotAnInteger,
+                "`quantity` must be an integer from 0 to 99.",
+            ),
+            (
+                CartError::QuantityOutOfRange,
+                "`quantity` must be from 0 to 99 (0 removes the line).",
+            ),
+            (
+                CartError::UnknownSku(sku),
+                "There is no product `green-tea`.",
+            ),
+            (
+                mismatch,
+                "This cart is in EUR; the product is priced in USD. A cart holds one currency.",
+            ),
+            (CartError::TooManyLines, "A cart holds at most 50 lines."),
+        ] {
+            assert_eq!(shown(error), (422, detail.to_owned()));
+        }
     }
 
     #[test]
