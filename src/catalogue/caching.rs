@@ -20,8 +20,8 @@ pub struct CachePolicy {
     pub swr: u32,
 }
 
-/// Longest time a location keeps its mirrored copy of the listing generation or of a
-/// product's revision. This bounds how long *another* location serves a catalogue that
+/// Longest time a location keeps its mirrored copy of the listing generation, a product's
+/// page or a product's mark. This bounds how long *another* location serves a catalogue that
 /// changed elsewhere (see `edge_cache.rs`).
 pub const GENERATION_TTL_MAX: u32 = 30;
 
@@ -49,11 +49,21 @@ impl CachePolicy {
         text
     }
 
-    /// How long a mirror (the generation's or a revision's) lives in a location's cache: never
-    /// longer than the entries it guards, at most [`GENERATION_TTL_MAX`] seconds, at least 1.
+    /// How long a mirror (the generation's or a product mark) or a product page lives in a
+    /// location's cache: never longer than the listing entries the generation guards, at
+    /// most [`GENERATION_TTL_MAX`] seconds, at least 1.
     #[must_use]
     pub fn generation_ttl(self) -> u32 {
         self.s_maxage.clamp(1, GENERATION_TTL_MAX)
+    }
+
+    /// The `Cache-Control` a product page is *stored* with: it tells the Cache API to keep it
+    /// for [`Self::generation_ttl`] seconds, the bound on how long another location may serve
+    /// a product that changed. A hit is answered with [`Self::cache_control`] again.
+    #[must_use]
+    pub fn entry_control(self) -> String {
+        let ttl = self.generation_ttl();
+        format!("public, max-age={ttl}, s-maxage={ttl}")
     }
 }
 
@@ -291,17 +301,14 @@ pub fn generation_key(origin: &str) -> String {
     format!("{origin}{CACHE_PREFIX}/generation")
 }
 
-/// The edge-cache key of a product page: its revision (bumped only when what a shopper sees
-/// of this product changes) and its path, so a change to another product leaves it alone.
+/// The fixed edge-cache key of a product page. It holds either the page itself, kept for at
+/// most [`CachePolicy::generation_ttl`] seconds (see [`CachePolicy::entry_control`]), or a
+/// mark: the [`Mirror`] of a revision this location knows the page has moved past, which a
+/// miss reads D1 at least from. One key per product, so a hit is one lookup and a miss one
+/// store, and a change to another product leaves it alone.
 #[must_use]
-pub fn product_key(origin: &str, revision: u64, sku: &str) -> String {
-    format!("{origin}{CACHE_PREFIX}/r{revision}/products/{sku}")
-}
-
-/// The fixed key under which a location mirrors a product's revision.
-#[must_use]
-pub fn revision_key(origin: &str, sku: &str) -> String {
-    format!("{origin}{CACHE_PREFIX}/revision/products/{sku}")
+pub fn product_key(origin: &str, sku: &str) -> String {
+    format!("{origin}{CACHE_PREFIX}/products/{sku}")
 }
 
 /// A D1 session bookmark as edgecart accepts one: 8 to 128 characters of lower-case hex and
@@ -577,19 +584,25 @@ mod tests {
     }
 
     #[test]
-    fn product_keys_carry_the_revision_and_mirrors_have_fixed_keys() {
+    fn product_keys_are_fixed_per_product() {
         assert_eq!(
-            product_key("https://shop.example", 7, "tea"),
-            "https://shop.example/.edgecart-cache/r7/products/tea"
+            product_key("https://shop.example", "tea"),
+            "https://shop.example/.edgecart-cache/products/tea"
         );
         assert_ne!(
-            product_key("https://shop.example", 7, "tea"),
-            product_key("https://shop.example", 8, "tea")
+            product_key("https://shop.example", "tea"),
+            product_key("https://shop.example", "tea-2")
         );
-        assert_eq!(
-            revision_key("https://shop.example", "tea"),
-            "https://shop.example/.edgecart-cache/revision/products/tea"
-        );
+    }
+
+    #[test]
+    fn product_pages_are_stored_for_the_generation_ttl_only() {
+        assert_eq!(POLICY.entry_control(), "public, max-age=30, s-maxage=30");
+        let short = CachePolicy {
+            s_maxage: 5,
+            ..POLICY
+        };
+        assert_eq!(short.entry_control(), "public, max-age=5, s-maxage=5");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The catalogue's Cache API adapter: stores and replays public catalogue responses, and
-//! mirrors the listing generation and each product's revision, in the edge cache of the
+//! mirrors the listing generation and marks changed products, in the edge cache of the
 //! location serving the request.
 //!
 //! Role: thin. What to store, under which key and with which headers is decided in
@@ -11,31 +11,30 @@
 //!
 //! # Invalidation and consistency
 //!
-//! A product page's key contains the product's revision; a listing page's key contains the
-//! listing generation (both in D1, see `store.rs`: a revision changes only when what a shopper
-//! sees of that product changes, the generation whenever any product's does). Each location
-//! mirrors the generation and each read product's revision in its own cache under fixed keys,
-//! for at most [`CachePolicy::generation_ttl`] seconds (30 by default), with the bookmark of
-//! the D1 write that set it when known, and reads D1 only when a mirror or an entry is
-//! missing. A merchant's write overwrites, before answering, the mirrors of the location that
-//! served it (the product's revision and the generation, with the write's bookmark) and
-//! deletes the product's old entry; a checkout or cancel that moved a product's band does
-//! the same for that product and the generation, without a bookmark (its batch runs outside a
-//! session). In that location the next read of the product or of any listing page uses a new
-//! key: a miss that reads D1 at least as new as the write.
+//! A product page lives under one fixed key per product, for at most
+//! [`CachePolicy::generation_ttl`] seconds (30 by default) whatever `s-maxage` tells clients.
+//! A listing page's key contains the listing generation (in D1, see `store.rs`: bumped
+//! whenever what a shopper sees of any product changes), which each location mirrors under a
+//! fixed key for the same time, with the bookmark of the D1 write that set it when known.
+//! A merchant's write, before answering, overwrites in the location that served it the
+//! generation's mirror and the product's key with a mark: the product's new revision and the
+//! write's bookmark. A checkout or cancel that moved a product's band does the same for that
+//! product and the generation, without a bookmark (its batch runs outside a session). The
+//! next read here of the product finds the mark, or of any listing page a new key: a miss
+//! that reads D1 at least as new as the write, and stores the page over the mark.
 //!
 //! Coarser than per product: a listing page has one key per generation, so any visible change
 //! to any product turns every listing page into a miss (the Cache API cannot tell which pages
 //! show a product; Workers Cache tags can).
 //!
-//! Other locations keep their own mirrors (the Cache API stores per data centre; there is no
-//! global purge without the zone purge API). They see the change when their mirror expires:
+//! Other locations keep their own pages and mirrors (the Cache API stores per data centre;
+//! there is no global purge without the zone purge API). They see the change when those expire:
 //! within `generation_ttl` seconds (30 by default), plus the lag of the replica their next
 //! miss reads. Clients and intermediaries may additionally keep a response for `max-age` (and
 //! serve it stale for `stale-while-revalidate`), as `Cache-Control` allows them.
 //!
-//! One race remains: a read that misses a mirror, reads value N from D1, and stores the
-//! mirror *after* a concurrent write stored N+1 puts N back. That location then serves the
+//! One race remains: a read that misses, reads revision N from D1, and stores its page (or
+//! the generation's mirror) *after* a concurrent write stored its mark N+1 puts N back. That location then serves the
 //! previous content until the mirror expires (the same bound as other locations).
 //!
 //! The Cache API does nothing on `*.workers.dev` hosts (custom domains only): there every
@@ -45,7 +44,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{Cache, Context, Headers, Response};
 
-use super::caching::{generation_key, revision_key, CachePolicy, Mirror, Representation};
+use super::caching::{generation_key, product_key, CachePolicy, Mirror, Representation};
 use super::store::Revised;
 
 fn log_failure(what: &str, e: &worker::Error) {
@@ -120,7 +119,30 @@ pub struct Hit {
 
 /// The stored response for `key`, or `None` on a miss (or any cache failure).
 pub async fn lookup(key: &str) -> Option<Hit> {
-    let response = matched(key, "lookup").await?;
+    hit(matched(key, "lookup").await?)
+}
+
+/// What a location holds under a product's key.
+pub enum Product {
+    /// The page.
+    Page(Hit),
+    /// A mark: the page moved on to this revision (with the write's bookmark when known).
+    Mark(Mirror),
+}
+
+/// The page or mark stored under a product's key, or `None` on a miss (or any cache failure,
+/// or a mark that does not parse). A mark is told apart by having no `ETag`.
+pub async fn product(key: &str) -> Option<Product> {
+    let response = matched(key, "product lookup").await?;
+    if response.headers().has("ETag").unwrap_or(false) {
+        return hit(response).map(Product::Page);
+    }
+    let text = crate::runtime::settled(response.text().ok()?).await.ok()?;
+    Mirror::parse(&text.as_string()?).map(Product::Mark)
+}
+
+/// A stored 200's representation and body stream.
+fn hit(response: web_sys::Response) -> Option<Hit> {
     if response.status() != 200 {
         return None;
     }
@@ -139,10 +161,15 @@ pub async fn lookup(key: &str) -> Option<Hit> {
     })
 }
 
-fn to_response(rep: &Representation) -> Response {
+fn to_response(rep: &Representation, cache_control: &str) -> Response {
     let headers = Headers::new();
     for (name, value) in rep.headers() {
-        let _ = headers.set(name, &value);
+        let value = if name == "Cache-Control" {
+            cache_control
+        } else {
+            &value
+        };
+        let _ = headers.set(name, value);
     }
     Response::builder()
         .with_status(200)
@@ -150,12 +177,22 @@ fn to_response(rep: &Representation) -> Response {
         .fixed(rep.body.clone())
 }
 
-/// Stores `rep` under `key` after the response has been sent (`waitUntil`).
+/// Stores `rep` under `key` after the response has been sent (`waitUntil`), for as long as
+/// its own `Cache-Control` says (a listing page).
 pub fn store_later(ctx: &Context, key: String, rep: &Representation) {
-    let response = to_response(rep);
+    put_later(ctx, key, to_response(rep, &rep.cache_control), "store");
+}
+
+/// Stores a product page under its key after the response has been sent, for
+/// [`CachePolicy::generation_ttl`] seconds ([`CachePolicy::entry_control`]).
+pub fn store_product_later(ctx: &Context, key: String, rep: &Representation, policy: CachePolicy) {
+    put_later(ctx, key, to_response(rep, &policy.entry_control()), "store");
+}
+
+fn put_later(ctx: &Context, key: String, response: Response, what: &'static str) {
     ctx.wait_until(async move {
         if let Err(e) = Cache::default().put(key.as_str(), response).await {
-            log_failure("store", &e);
+            log_failure(what, &e);
         }
     });
 }
@@ -181,8 +218,8 @@ fn mirror_response(mirror: &Mirror, policy: CachePolicy) -> Response {
         .fixed(mirror.to_text().into_bytes())
 }
 
-/// This location's mirror under `key` (the listing generation or a product's revision), if
-/// it has one that parses (no D1 read, no store).
+/// This location's mirror of the listing generation under `key`, if it has one that parses
+/// (no D1 read, no store).
 pub async fn mirrored(key: &str) -> Option<Mirror> {
     let response = matched(key, "mirror lookup").await?;
     let text = crate::runtime::settled(response.text().ok()?).await.ok()?;
@@ -192,16 +229,12 @@ pub async fn mirrored(key: &str) -> Option<Mirror> {
 /// Stores a mirror read from D1 after the response (`waitUntil`). Reads only: a write must
 /// not use this, or its deferred store of an old value could land after the write's new one.
 pub fn mirror_later(ctx: &Context, key: String, mirror: &Mirror, policy: CachePolicy) {
-    let response = mirror_response(mirror, policy);
-    ctx.wait_until(async move {
-        if let Err(e) = Cache::default().put(key.as_str(), response).await {
-            log_failure("mirror store", &e);
-        }
-    });
+    put_later(ctx, key, mirror_response(mirror, policy), "mirror store");
 }
 
-/// Overwrites this location's mirror under `key` with a value just written to D1, before the
-/// write is answered. If that fails the mirror is deleted, so the next read asks D1.
+/// Overwrites this location's mirror or product mark under `key` with a value just written to
+/// D1, before the write is answered. If that fails the key is deleted, so the next read asks
+/// D1.
 pub async fn publish(key: &str, mirror: &Mirror, policy: CachePolicy) {
     let response: web_sys::Response = mirror_response(mirror, policy).into();
     if let Err(e) = settle(|cache| cache.put_key(key, &response)).await {
@@ -210,8 +243,9 @@ pub async fn publish(key: &str, mirror: &Mirror, policy: CachePolicy) {
     }
 }
 
-/// After a checkout or cancel committed: this location's mirrors of the products whose
-/// shopper-visible stock it changed, and of the listing generation, take the new generation
+/// After a checkout or cancel committed: this location's keys of the products whose
+/// shopper-visible stock it changed take a mark, and its mirror of the listing generation the
+/// new generation
 /// (no bookmark: the order batch ran outside a session, so a miss that reads a replica
 /// older than it reads again at the primary). Products it did not change keep their pages.
 pub async fn revised(origin: &str, revised: &Revised, policy: CachePolicy) {
@@ -223,7 +257,7 @@ pub async fn revised(origin: &str, revised: &Revised, policy: CachePolicy) {
         bookmark: None,
     };
     for sku in &revised.skus {
-        publish(&revision_key(origin, sku.as_str()), &mirror, policy).await;
+        publish(&product_key(origin, sku.as_str()), &mirror, policy).await;
     }
     publish(&generation_key(origin), &mirror, policy).await;
 }

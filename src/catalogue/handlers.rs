@@ -12,8 +12,8 @@
 use worker::{D1Database, Headers, Response};
 
 use super::caching::{
-    cache_key, evaluate, generation_key, listing_tags, product_key, product_tag, revision_key,
-    write_purge, CachePolicy, Freshness, IfNoneMatch, Mirror, Representation,
+    cache_key, evaluate, generation_key, listing_tags, product_key, product_tag, write_purge,
+    CachePolicy, Freshness, IfNoneMatch, Mirror, Representation,
 };
 use super::edge_cache;
 use super::listing::{paginate, ListQuery};
@@ -314,12 +314,11 @@ fn product_rep(
 
 /// `GET /products/{sku}`: one product, 304 when the client's copy is current.
 ///
-/// The page's key carries the product's revision, as this location mirrors it: a change to
-/// another product, or a checkout that leaves this one's band alone, leaves it cached. A hit
-/// costs two cache lookups (mirror, entry). A miss reads the row through a D1 session at
-/// least as new as the mirror's bookmark, and never older than the revision the key names
-/// (see `store::find_stored`); without a mirror, the row and its revision come from one read,
-/// and both are stored after the response.
+/// The page lives under one key per product: a change to another product, or a checkout that
+/// leaves this one's band alone, leaves it cached. A hit costs one cache lookup. A miss, or a
+/// mark a write left there, reads the row through a D1 session at least as new as the mark's
+/// bookmark and never older than the revision it names (see `store::find_stored`); the page
+/// is stored over it after the response.
 ///
 /// # Errors
 /// 400 for a sku outside its alphabet or a malformed `If-None-Match`; 404 when absent; 503
@@ -346,37 +345,29 @@ pub async fn get(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
             Some(&tag),
         ));
     }
-    let mirror = match mirrored_hit(cx, &revision_key(&origin, sku.as_str()), &conditions, |v| {
-        product_key(&origin, v, sku.as_str())
-    })
-    .await
-    {
-        Ok(hit) => return Ok(hit),
-        Err(mirror) => mirror,
+    let key = product_key(&origin, sku.as_str());
+    let mark = match edge_cache::product(&key).await {
+        Some(edge_cache::Product::Page(mut hit)) => {
+            // Stored for the generation's lifetime only; clients get the configured one.
+            hit.rep.cache_control = policy.cache_control();
+            let payload = Payload::Stream(hit.body);
+            return Ok(respond(cx, &hit.rep, payload, Served::Hit, &conditions));
+        }
+        Some(edge_cache::Product::Mark(mark)) => Some(mark),
+        None => None,
     };
-    let (found, bookmark) = store::find_stored(
+    let (found, _) = store::find_stored(
         &db,
         &sku,
-        ReadFrom::Replica(mirror.as_ref().and_then(|m| m.bookmark.as_ref())),
-        mirror.as_ref().map_or(0, |m| m.value),
+        ReadFrom::Replica(mark.as_ref().and_then(|m| m.bookmark.as_ref())),
+        mark.as_ref().map_or(0, |m| m.value),
     )
     .await?;
     let stored = found.ok_or(ApiError::NotFound)?;
-    let revision = match &mirror {
-        Some(m) => m.value,
-        None => {
-            let read = Mirror {
-                value: stored.revision,
-                bookmark,
-            };
-            let key = revision_key(&origin, sku.as_str());
-            edge_cache::mirror_later(&cx.ctx, key, &read, policy);
-            stored.revision
-        }
-    };
-    let rep = product_rep(cx, &stored.product, policy)?;
-    let key = product_key(&origin, revision, sku.as_str());
-    Ok(store_and_respond(cx, key, rep, &conditions))
+    let mut rep = product_rep(cx, &stored.product, policy)?;
+    edge_cache::store_product_later(&cx.ctx, key, &rep, policy);
+    let payload = Payload::Bytes(std::mem::take(&mut rep.body));
+    Ok(respond(cx, &rep, payload, Served::Stored, &conditions))
 }
 
 /// Evaluates a write's `If-Match` against the stored product's `ETag` (the one `GET` sends):
@@ -408,33 +399,17 @@ fn product_etag(product: &Product) -> Result<String, ApiError> {
     Ok(super::caching::strong_etag(&body))
 }
 
-/// After a committed write: this location's mirrors of the listing generation and of the
-/// product's revision take the write's values and bookmark (a deleted product's mirror goes),
-/// and the product's previous entry goes, so the next read here is a miss that reads the
-/// write (see `edge_cache.rs`). `before` is the revision this location mirrored before the
-/// write, if any.
-async fn invalidate(
-    origin: &str,
-    sku: &Sku,
-    before: Option<u64>,
-    written: &store::Written,
-    policy: CachePolicy,
-    deleted: bool,
-) {
+/// After a committed write: this location's mirror of the listing generation takes the
+/// write's value and bookmark, and the product's key a mark of them (over its page), so the
+/// next read here is a miss that reads the write (see `edge_cache.rs`). A deleted product gets
+/// the mark too: a replica behind the delete must not put its page back.
+async fn invalidate(origin: &str, sku: &Sku, written: &store::Written, policy: CachePolicy) {
     let mirror = Mirror {
         value: written.generation,
         bookmark: written.bookmark.clone(),
     };
     edge_cache::publish(&generation_key(origin), &mirror, policy).await;
-    let key = revision_key(origin, sku.as_str());
-    if deleted {
-        edge_cache::forget(&key).await;
-    } else {
-        edge_cache::publish(&key, &mirror, policy).await;
-    }
-    if let Some(before) = before {
-        edge_cache::forget(&product_key(origin, before, sku.as_str())).await;
-    }
+    edge_cache::publish(&product_key(origin, sku.as_str()), &mirror, policy).await;
 }
 
 /// After a checkout or cancel committed in D1 (orders): this location's cached pages of the
@@ -492,12 +467,10 @@ pub async fn put(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let origin = origin(cx)?;
     let db = database(cx)?;
     let expected = expected_version(&db, &sku, if_match.as_ref()).await?;
-    let before = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
     let (stored, upserted, written_at) = store::upsert(&db, &input, cx.now, expected)
         .await?
         .ok_or(ApiError::PreconditionFailed)?;
-    let before = before.map(|m| m.value);
-    invalidate(&origin, &sku, before, &written_at, policy, false).await;
+    invalidate(&origin, &sku, &written_at, policy).await;
     if let Some(wc) = &cx.workers_cache {
         let created = upserted == Upserted::Created;
         wc.purge_later(&cx.ctx, &write_purge(sku.as_str(), created));
@@ -522,7 +495,6 @@ pub async fn delete(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
     let origin = origin(cx)?;
     let db = database(cx)?;
     let expected = expected_version(&db, &sku, if_match.as_ref()).await?;
-    let before = edge_cache::mirrored(&revision_key(&origin, sku.as_str())).await;
     let written_at = store::delete(&db, &sku, expected)
         .await?
         .ok_or(match expected {
@@ -530,8 +502,7 @@ pub async fn delete(cx: &mut Cx, sku: &str) -> Result<Response, ApiError> {
             Some(_) => ApiError::PreconditionFailed,
             None => ApiError::NotFound,
         })?;
-    let before = before.map(|m| m.value);
-    invalidate(&origin, &sku, before, &written_at, policy, true).await;
+    invalidate(&origin, &sku, &written_at, policy).await;
     if let Some(wc) = &cx.workers_cache {
         wc.purge_later(&cx.ctx, &write_purge(sku.as_str(), false));
     }

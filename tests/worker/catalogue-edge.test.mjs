@@ -3,12 +3,13 @@
 // infrastructure: a replica that refuses one kind of bookmark, and a stand-in Workers Cache
 // `ctx.cache` that records purges).
 //
-// A miss reads D1 through a session: from the bookmark of the write that set the mirrored
-// revision (never older than that write), else "first-unconstrained"; an answer older than the
-// key it would be stored under, or a session that fails, is read again at the primary. A
-// malformed mirror is ignored, never a 5xx. Miniflare's D1 is one database: it returns a
-// bookmark after every query and ignores the one it is given, so "older than the key" is
-// staged here with a mirror that names a revision D1 does not have yet.
+// A product's key holds its page or, after a write here, a mark: the new revision and the
+// write's bookmark. A miss reads D1 through a session: from the mark's bookmark (never older
+// than that write), else "first-unconstrained"; an answer older than the mark's revision, or a
+// session that fails, is read again at the primary. A malformed mark is ignored, never a 5xx.
+// Miniflare's D1 is one database: it returns a bookmark after every query and ignores the one
+// it is given, so "older than the mark" is staged here with a mark that names a revision D1
+// does not have yet.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ describe('catalogue reads through D1 sessions', () => {
   });
 
   const standIn = async () => (await w.fetch('/__stand-in/log')).json();
-  const mirrorKey = (sku) => `${w.url}/.edgecart-cache/revision/products/${sku}`;
+  const mirrorKey = (sku) => `${w.url}/.edgecart-cache/products/${sku}`;
   const mirrorText = async (key) => (await caches.match(key))?.text();
   async function plantMirror(sku, text) {
     await caches.put(mirrorKey(sku), new MiniflareResponse(text, { headers: { 'cache-control': 'public, max-age=30, s-maxage=30' } }));
@@ -57,7 +58,7 @@ describe('catalogue reads through D1 sessions', () => {
     return { res, status: res.status, cacheStatus: res.headers.get('cache-status'), body: await res.json() };
   }
 
-  test('a write publishes its bookmark with the revision, and the next miss reads from it', async () => {
+  test('a write marks the product with its revision and bookmark, and the next miss reads from it', async () => {
     await put('edge-bm', { price_minor: 510 });
     await standIn();
     const mirrored = await mirrorText(mirrorKey('edge-bm'));
@@ -74,25 +75,45 @@ describe('catalogue reads through D1 sessions', () => {
     assert.deepEqual((await standIn()).sessions, [bookmark], 'one session, from the write\'s bookmark');
   });
 
-  test('without a mirror a miss reads "first-unconstrained" and mirrors the bookmark it saw', async () => {
+  test('a delete marks the product too, so the next read starts from the delete\'s bookmark', async () => {
+    await put('edge-gone');
+    await (await w.fetch('/products/edge-gone')).arrayBuffer();
+    const res = await w.fetch('/products/edge-gone', { method: 'DELETE', headers: { authorization: `Bearer ${merchant}` } });
+    assert.equal(res.status, 204);
+    await standIn();
+    const [value, bookmark] = ((await mirrorText(mirrorKey('edge-gone'))) ?? '').split(' ');
+    assert.ok(Number(value) > 0, 'the mark names the delete\'s generation');
+    assert.match(bookmark ?? '', BOOKMARK);
+    const read = await w.fetch('/products/edge-gone');
+    assert.equal(read.status, 404);
+    await read.arrayBuffer();
+    assert.deepEqual((await standIn()).sessions, [bookmark], 'a replica behind the delete is never asked without it');
+  });
+
+  test('without a mark a miss reads "first-unconstrained", and the page it stores is the next hit', async () => {
     await put('edge-cold');
     await caches.delete(mirrorKey('edge-cold'));
     await standIn();
     const read = await get('edge-cold');
     assert.equal(read.status, 200);
     assert.deepEqual((await standIn()).sessions, ['first-unconstrained']);
-    // The mirror is stored after the response (waitUntil): wait for it, bounded.
-    let mirrored;
-    for (let i = 0; i < 100 && !mirrored; i++) {
-      mirrored = await mirrorText(mirrorKey('edge-cold'));
-      if (!mirrored) await new Promise((r) => setTimeout(r, 20));
+    // The page is stored after the response (waitUntil): wait for it, bounded.
+    let stored;
+    for (let i = 0; i < 100 && !stored; i++) {
+      stored = await caches.match(mirrorKey('edge-cold'));
+      if (!stored) await new Promise((r) => setTimeout(r, 20));
     }
-    const [value, bookmark] = (mirrored ?? '').split(' ');
-    assert.equal(Number(value), await revisionInD1('edge-cold'));
-    assert.match(bookmark ?? '', BOOKMARK);
+    assert.ok(stored, 'the page is stored under the product\'s key');
+    assert.equal(stored.headers.get('cache-control'), 'public, max-age=30, s-maxage=30', 'kept for the generation\'s lifetime only');
+    assert.deepEqual(JSON.parse(await stored.text()), read.body);
+    const hit = await get('edge-cold');
+    assert.equal(hit.cacheStatus, 'edgecart; hit');
+    assert.match(hit.res.headers.get('cache-control'), /s-maxage=300/, 'a hit tells clients the configured lifetime');
+    assert.deepEqual(hit.body, read.body);
+    assert.deepEqual((await standIn()).sessions, [], 'a hit reads no D1');
   });
 
-  test('a malformed mirror is ignored, never a 5xx, and never reaches D1 as a bookmark', async () => {
+  test('a malformed mark is ignored, never a 5xx, and never reaches D1 as a bookmark', async () => {
     await put('edge-bad', { price_minor: 530 });
     const revision = await revisionInD1('edge-bad');
     for (const text of [`${revision} first-primary`, `${revision} <script>`, `${revision} ${'0'.repeat(500)}`, 'garbage', '']) {
@@ -101,7 +122,7 @@ describe('catalogue reads through D1 sessions', () => {
       const read = await get('edge-bad');
       assert.equal(read.status, 200, `${JSON.stringify(text)}: ${JSON.stringify(read.body)}`);
       assert.equal(read.body.price_minor, 530);
-      // A hit (an earlier iteration stored the entry) starts no session; a miss starts one
+      // A hit (an earlier iteration's page landed over the mark) starts no session; a miss starts one
       // with no bookmark: the malformed text never reaches D1.
       const { sessions } = await standIn();
       assert.ok(sessions.length <= 1 && sessions.every((c) => c === 'first-unconstrained'), `${JSON.stringify(text)}: ${sessions}`);
@@ -120,10 +141,10 @@ describe('catalogue reads through D1 sessions', () => {
     assert.deepEqual((await standIn()).sessions, [foreign, 'first-primary']);
   });
 
-  test('an answer older than the revision its key names is read again at the primary', async () => {
+  test('an answer older than the revision a mark names is read again at the primary', async () => {
     await put('edge-behind', { price_minor: 550 });
     const revision = await revisionInD1('edge-behind');
-    // The mirror names a revision D1 has not reached, as a replica behind the write would be.
+    // The mark names a revision D1 has not reached, as a replica behind the write would be.
     await plantMirror('edge-behind', String(revision + 1));
     await standIn();
     const read = await get('edge-behind');

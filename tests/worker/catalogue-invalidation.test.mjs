@@ -1,8 +1,8 @@
 // What an order invalidates of the cached catalogue, at the runtime tier (the built worker in
 // workerd with Miniflare's real D1 and Cache API): only the pages whose shopper-visible data
-// changed. A product page's key carries the product's revision, bumped in the checkout's (or
-// cancel's) own D1 transaction only when the product's stock band, or its count while low,
-// moves; listing pages share the listing generation, bumped when any product's does (coarser
+// changed. A product's revision is bumped in the checkout's (or cancel's) own D1 transaction
+// only when the product's stock band, or its count while low, moves, and only then does the
+// order mark the product's cached page here as moved past; listing pages share the listing generation, bumped when any product's does (coarser
 // than per page: the Cache API cannot tell which pages show a product). `Cache-Status` tells
 // which answers came from the cache.
 import { after, before, describe, test } from 'node:test';

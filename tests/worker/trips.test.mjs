@@ -25,20 +25,21 @@
 //   session that may read a replica (the cart's bookmark says how new it must be).
 // - PUT /cart/items/{sku}: the write limit (ratelimit), the cart's KV read, one D1 query for
 //   the product (price, currency, existence) in a replica session, the cart's KV write.
-// - GET /products/{sku}, a miss at a location that has no mirror of the product's revision:
-//   the mirror lookup (cache match), the product and its revision in one D1 read through a
-//   session (a replica may answer), then in waitUntil the mirror's and the entry's stores (two
-//   cache puts). No entry lookup: without the revision there is no key to look up.
-// - GET /products/{sku}, a hit: the mirror and the entry (two cache matches), nothing else.
-// - GET /products/{sku}, another product: its own mirror, so a miss as the first.
-// - GET /products (first page), a miss with no generation mirror, then a hit: as the product
-//   routes (the page and the generation in one read).
-// - PUT /products/{sku} (the merchant): this location's revision mirror (its old entry's key),
-//   the write as one D1 batch in a session (product, revision, generation) at the primary,
-//   then, before answering, the generation's and the revision's mirrors overwritten with the
-//   write's bookmark (two cache puts) and the old entry deleted.
-// - GET /products/{sku} after it: the mirror and the entry (two matches), the row read through
-//   a session from the write's bookmark (a replica at least as new as the write), one store.
+// - GET /products/{sku}, a miss: the product's key (one cache match: its page or a mark),
+//   the product and its revision in one D1 read through a session (a replica may answer),
+//   then in waitUntil the page's store (one cache put) under that same key.
+// - GET /products/{sku}, a hit: the product's key (one cache match), nothing else.
+// - GET /products/{sku}, another product: its own key, so a miss as the first.
+// - GET /products (first page), a miss with no generation mirror, then a hit: the
+//   generation's mirror and the page (two matches on a hit; on a miss, the page and the
+//   generation in one read, then two cache puts).
+// - PUT /products/{sku} (the merchant): the write as one D1 batch in a session (product,
+//   revision, generation) at the primary, then, before answering, the generation's mirror
+//   and the product's key (a mark over its page) overwritten with the write's revision and
+//   bookmark (two cache puts).
+// - GET /products/{sku} after it: the product's key (one match: the mark), the row read
+//   through a session from the write's bookmark (a replica at least as new as the write), the
+//   page stored over the mark.
 // - POST /orders, a new Idempotency-Key: the write limit; the claim in the user's Durable
 //   Object; the cart's KV read; one D1 query pricing it on the primary; the checkout as one D1
 //   batch on the primary, in a `first-primary` session that reports its bookmark (order, its
@@ -46,7 +47,7 @@
 //   band moved, the generation bumped only then, verification); the event sent to the
 //   ORDER_EVENTS queue (one sendBatch); the emptied cart's KV write; the record completed in
 //   the Durable Object. Two of 42 Sencha leave it in_stock: no cache call (a band change would
-//   add one mirror put per changed product and one for the listing generation). The queue's
+//   add one mark put per changed product and one for the listing generation). The queue's
 //   consumer (the webhook delivery) runs outside the request and
 //   is not counted.
 // - POST /orders, the same key again (a replay): the write limit and the claim, which answers
@@ -65,13 +66,13 @@ const TABLE = [
   ['GET /cart (empty)', 'GET', '/cart', { kv_read: 1 }],
   ['PUT /cart/items/{sku}', 'PUT', '/cart/items/tea-sencha-100g', { ratelimit: 1, kv_read: 1, d1_replica: 1, kv_write: 1 }],
   ['GET /cart (one line)', 'GET', '/cart', { kv_read: 1, d1_replica: 1 }],
-  ['GET /products/{sku} (miss, no mirror)', 'GET', '/products/tea-sencha-100g', { cache_match: 1, d1_replica: 1, cache_put: 2 }],
-  ['GET /products/{sku} (hit)', 'GET', '/products/tea-sencha-100g', { cache_match: 2 }],
-  ['GET /products/{sku} (another product, miss)', 'GET', '/products/tea-gyokuro-50g', { cache_match: 1, d1_replica: 1, cache_put: 2 }],
+  ['GET /products/{sku} (miss)', 'GET', '/products/tea-sencha-100g', { cache_match: 1, d1_replica: 1, cache_put: 1 }],
+  ['GET /products/{sku} (hit)', 'GET', '/products/tea-sencha-100g', { cache_match: 1 }],
+  ['GET /products/{sku} (another product, miss)', 'GET', '/products/tea-gyokuro-50g', { cache_match: 1, d1_replica: 1, cache_put: 1 }],
   ['GET /products (miss)', 'GET', '/products', { cache_match: 1, d1_replica: 1, cache_put: 2 }],
   ['GET /products (hit)', 'GET', '/products', { cache_match: 2 }],
-  ['PUT /products/{sku}', 'PUT', '/products/tea-sencha-100g', { cache_match: 1, d1_primary: 1, cache_put: 2, cache_delete: 1 }],
-  ['GET /products/{sku} (miss after the write, from its bookmark)', 'GET', '/products/tea-sencha-100g', { cache_match: 2, d1_replica: 1, cache_put: 1 }],
+  ['PUT /products/{sku}', 'PUT', '/products/tea-sencha-100g', { d1_primary: 1, cache_put: 2 }],
+  ['GET /products/{sku} (miss after the write, from its bookmark)', 'GET', '/products/tea-sencha-100g', { cache_match: 1, d1_replica: 1, cache_put: 1 }],
   [
     'POST /orders (new key)',
     'POST',
