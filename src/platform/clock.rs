@@ -1,4 +1,7 @@
 //! The runtime's clock.
+//!
+//! Bypasses the worker crate: `worker::Date::now` constructs a JS `Date` (`new Date()`), where
+//! the static `Date.now()` answers the number alone.
 
 /// Milliseconds since the epoch from the runtime's clock (`Date.now()` on wasm; the static
 /// call, not `new Date()`, which allocates a JS object twice per request for nothing).

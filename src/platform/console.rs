@@ -1,4 +1,7 @@
 //! The console, where log lines leave the worker (Workers Logs reads its methods as levels).
+//!
+//! Bypasses the worker crate: its `console_*!` macros format their arguments first; the line
+//! here is already one JSON text.
 
 /// Writes `text` to the console method of `level` (`error`, `warn`, anything else `log`).
 /// Native builds (tests) have no console: the line is dropped.

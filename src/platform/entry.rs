@@ -43,7 +43,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
 
 /// The fetch entry `src/entry.mjs` calls: serves the request on [`super::runtime::run`] and
 /// hands the response to `resolve` (the `resolve` of the promise the entry returned to
-/// workerd). The same handler as [`fetch`], without `future_to_promise`'s closure and task
+/// workerd). The same handler as `fetch` above, without `future_to_promise`'s closure and task
 /// queue.
 ///
 /// Nothing here can fail but a panic, which traps: the trap leaves through the entry (the
