@@ -1,25 +1,21 @@
-//! D1 statements awaited through [`crate::runtime::settled`].
+//! D1 reads and writes: where a read starts, sessions and their bookmarks.
 //!
-//! The worker crate's `run`, `all`, `first` and `batch` await through `JsFuture`: a request
-//! torn down while one of them is pending (its client went away) stays in the isolate for the
-//! rest of its life, and with it whatever it held of its user. Through `settled`, the
-//! abandoned promise is noticed when it is collected and the request is dropped
-//! (`runtime`'s module docs). The statements themselves are the worker crate's
-//! ([`D1PreparedStatement`]); only the awaiting and the reading of results are here.
+//! Statements are the worker crate's ([`D1PreparedStatement`]); they are run, batched and
+//! awaited by [`crate::platform::d1`] (through `runtime::settled`, not the worker crate's
+//! `JsFuture`), whose functions are re-exported here.
 //!
 //! Sessions (D1 read replication): [`read`] runs a read in a session
 //! (`D1Database::with_session`), which D1 may answer from a replica in the worker's region,
 //! and falls back once to the primary when the session fails; [`Session::primary`] runs
 //! writes on the primary and says where in the database's history they landed
 //! ([`Bookmark`]), so a later read can start from there and see them. A session's statements
-//! and batches are awaited here too, for the reason above (the worker crate's
+//! and batches are awaited by the platform layer too (the worker crate's
 //! `D1DatabaseSession::batch` awaits through `JsFuture` as well).
 
-use serde::de::DeserializeOwned;
-use wasm_bindgen::{JsCast, JsValue};
 use worker::{D1Database, D1DatabaseSession, D1PreparedStatement};
 
 use crate::http::problem::ApiError;
+pub use crate::platform::d1::{all, bind, first, first_column, run, Column, Outcome, Param};
 
 /// A point in the database's history as D1 names it (`getBookmark()`), accepted from a client
 /// or from storage only when well-formed.
@@ -123,11 +119,8 @@ pub enum Handle<'a> {
 pub trait Database {
     /// A statement of `sql` (nothing is sent yet).
     fn prepare(&self, sql: &str) -> D1PreparedStatement;
-    /// Sends `statements` as one batch.
-    ///
-    /// # Errors
-    /// What the binding throws.
-    fn send_batch(&self, statements: &js_sys::Array) -> Result<js_sys::Promise, JsValue>;
+    /// The handle batches are sent through.
+    fn handle(&self) -> Handle<'_>;
 }
 
 impl Database for D1Database {
@@ -135,9 +128,8 @@ impl Database for D1Database {
         D1Database::prepare(self, sql)
     }
 
-    fn send_batch(&self, statements: &js_sys::Array) -> Result<js_sys::Promise, JsValue> {
-        let database: &worker::worker_sys::D1Database = self.as_ref().unchecked_ref();
-        database.batch(statements.clone())
+    fn handle(&self) -> Handle<'_> {
+        Handle::Primary(self)
     }
 }
 
@@ -146,9 +138,8 @@ impl Database for D1DatabaseSession {
         D1DatabaseSession::prepare(self, sql)
     }
 
-    fn send_batch(&self, statements: &js_sys::Array) -> Result<js_sys::Promise, JsValue> {
-        let session: &worker::worker_sys::D1DatabaseSession = self.as_ref().unchecked_ref();
-        session.session_batch(statements.clone())
+    fn handle(&self) -> Handle<'_> {
+        Handle::Session(self)
     }
 }
 
@@ -160,11 +151,8 @@ impl Database for Handle<'_> {
         }
     }
 
-    fn send_batch(&self, statements: &js_sys::Array) -> Result<js_sys::Promise, JsValue> {
-        match self {
-            Self::Primary(db) => db.send_batch(statements),
-            Self::Session(s) => s.send_batch(statements),
-        }
+    fn handle(&self) -> Handle<'_> {
+        *self
     }
 }
 
@@ -237,102 +225,6 @@ fn log_fallback(detail: &str) {
     );
 }
 
-/// A D1 result object (`{ success, results, meta }`) of `run`, `all` or one statement of a
-/// `batch`.
-pub struct Outcome(JsValue);
-
-impl Outcome {
-    fn field(&self, name: &str) -> JsValue {
-        js_sys::Reflect::get(&self.0, &name.into()).unwrap_or(JsValue::UNDEFINED)
-    }
-
-    /// The rows, each decoded as `T`; none when the statement returned no rows.
-    ///
-    /// # Errors
-    /// When a row does not decode as `T` (the message may quote a value).
-    pub fn results<T: DeserializeOwned>(&self) -> Result<Vec<T>, worker::Error> {
-        let rows = self.field("results");
-        if rows.is_null() || rows.is_undefined() {
-            return Ok(Vec::new());
-        }
-        let rows: js_sys::Array = rows.dyn_into().map_err(worker::Error::from)?;
-        rows.iter()
-            .map(|row| serde_wasm_bindgen::from_value(row).map_err(worker::Error::from))
-            .collect()
-    }
-
-    /// Whether the statement succeeded (D1 reports failures of a batch per statement).
-    #[must_use]
-    pub fn success(&self) -> bool {
-        self.field("success").as_bool().unwrap_or(false)
-    }
-
-    /// The failure D1 reported for this statement, if any.
-    #[must_use]
-    pub fn error(&self) -> Option<String> {
-        self.field("error").as_string()
-    }
-
-    /// How many rows the statement changed (`meta.changes`; 0 when D1 does not say).
-    #[must_use]
-    pub fn changes(&self) -> u64 {
-        js_sys::Reflect::get(&self.field("meta"), &"changes".into())
-            .ok()
-            .and_then(|v| v.as_f64())
-            // `as` saturates: NaN and negatives give 0.
-            .map_or(0, |n| {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let n = n as u64;
-                n
-            })
-    }
-}
-
-async fn outcome(promise: Result<js_sys::Promise, JsValue>) -> Result<JsValue, worker::Error> {
-    crate::runtime::settled(promise?)
-        .await
-        .map_err(worker::Error::from)
-}
-
-/// Runs a statement for its effect (`run`).
-///
-/// # Errors
-/// D1's error (unreachable, a constraint, bad SQL).
-pub async fn run(statement: &D1PreparedStatement) -> Result<Outcome, worker::Error> {
-    outcome(statement.inner().run()).await.map(Outcome)
-}
-
-/// Runs a query for its rows (`all`).
-///
-/// # Errors
-/// D1's error.
-pub async fn all(statement: &D1PreparedStatement) -> Result<Outcome, worker::Error> {
-    outcome(statement.inner().all()).await.map(Outcome)
-}
-
-/// The first row of a query decoded as `T` (`first()`); `None` when there is no row.
-///
-/// # Errors
-/// D1's error, or a row that does not decode as `T`.
-pub async fn first<T: DeserializeOwned>(
-    statement: &D1PreparedStatement,
-) -> Result<Option<T>, worker::Error> {
-    let row = outcome(statement.inner().first(None)).await?;
-    serde_wasm_bindgen::from_value(row).map_err(worker::Error::from)
-}
-
-/// One column of the first row of a query, as the JS value D1 gives (`first(column)`);
-/// `null` when there is no row.
-///
-/// # Errors
-/// D1's error.
-pub async fn first_column(
-    statement: &D1PreparedStatement,
-    column: &str,
-) -> Result<JsValue, worker::Error> {
-    outcome(statement.inner().first(Some(column))).await
-}
-
 /// Runs statements as one transaction (`batch`): one outcome per statement, in order.
 ///
 /// # Errors
@@ -341,10 +233,7 @@ pub async fn batch(
     db: &impl Database,
     statements: Vec<D1PreparedStatement>,
 ) -> Result<Vec<Outcome>, worker::Error> {
-    let statements: js_sys::Array = statements.iter().map(D1PreparedStatement::inner).collect();
-    let results = outcome(db.send_batch(&statements)).await?;
-    let results: js_sys::Array = results.dyn_into().map_err(worker::Error::from)?;
-    Ok(results.iter().map(Outcome).collect())
+    crate::platform::d1::batch(db.handle(), &statements).await
 }
 
 #[cfg(test)]

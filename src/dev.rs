@@ -63,8 +63,7 @@ pub async fn serve(cx: &mut Cx, route: Route) -> Result<Response, ApiError> {
 #[allow(clippy::panic)]
 async fn panic_for_test(after_await: bool) -> Result<Response, ApiError> {
     if after_await {
-        let resolved = js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL);
-        let _ = crate::runtime::settled(resolved).await;
+        crate::platform::runtime::resumed().await;
     }
     panic!("deliberate panic from /dev/panic")
 }
@@ -74,8 +73,7 @@ async fn panic_for_test(after_await: bool) -> Result<Response, ApiError> {
 /// the isolate must then let go of the request (see `runtime::settled`), which
 /// `GET /dev/runtime` shows after a garbage collection.
 async fn hang_for_test() -> Result<Response, ApiError> {
-    let never = js_sys::Promise::new(&mut |_resolve, _reject| {});
-    let _ = crate::runtime::settled(never).await;
+    crate::platform::runtime::never_settled().await;
     Err(ApiError::Internal(
         "a promise that never settles settled".into(),
     ))
@@ -93,6 +91,6 @@ struct InFlight {
 /// request) once earlier requests are done, also when their clients went away mid-request
 /// (tests/worker/foundation.test.mjs).
 fn in_flight() -> Result<Response, ApiError> {
-    let (requests, promises) = crate::runtime::in_flight();
+    let (requests, promises) = crate::platform::runtime::in_flight();
     http::json(200, &InFlight { requests, promises }, "no-store")
 }

@@ -5,8 +5,8 @@
 // so workerd constructs an entrypoint object, a Proxy of it and a Proxy of the `fetch` method on
 // every request before any Rust runs. edgecart needs none of that (no RPC on the default
 // entrypoint), so it exports a plain module-syntax handler object. Its `fetch` calls
-// `edgecartFetch` (src/lib.rs), the same handler run on edgecart's own executor
-// (src/runtime.rs `run`) instead of through the worker crate's export and wasm-bindgen's
+// `edgecartFetch` (src/platform/entry.rs), the same handler run on edgecart's own executor
+// (src/platform/runtime.rs `run`) instead of through the worker crate's export and wasm-bindgen's
 // `future_to_promise`.
 //
 // Recovery from a panic has two routes, both kept:
@@ -42,7 +42,7 @@ const aborted = () => initState.criticalError;
 export default {
   fetch(request, env, ctx) {
     if (aborted()) return new Entrypoint(ctx, env).fetch(request);
-    // The request runs on edgecart's own executor (src/runtime.rs `run`), which calls
+    // The request runs on edgecart's own executor (src/platform/runtime.rs `run`), which calls
     // `resolve` with the response; a trap in its first poll rejects this promise.
     return new Promise((resolve) => edgecartFetch(request, env, ctx, resolve));
   },

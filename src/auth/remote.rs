@@ -434,7 +434,7 @@ fn log_failure(reason: &str) {
 
 /// GET the key set: 200 only, no redirects (a 3xx is a failure), 5 s timeout, bounded size.
 async fn fetch(url: &str) -> Result<String, String> {
-    use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+    use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
     let headers = Headers::new();
     let _ = headers.set("Accept", "application/jwk-set+json, application/json");
     let mut init = RequestInit::new();
@@ -442,7 +442,7 @@ async fn fetch(url: &str) -> Result<String, String> {
         .with_redirect(RequestRedirect::Manual)
         .with_headers(headers);
     let request = Request::new_with_init(url, &init).map_err(|e| format!("request: {e}"))?;
-    let signal = AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(TIMEOUT_MS));
+    let signal = crate::platform::fetch::timeout(TIMEOUT_MS);
     let mut response = Fetch::Request(request)
         .send_with_signal(&signal)
         .await

@@ -36,14 +36,13 @@
 //! A strongly consistent cart would need a Durable Object per user; KV was chosen for cheap
 //! reads from every location, the shape of cart traffic.
 
-use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
 use super::model::{price, Cart, PricedCart};
 use crate::catalogue::model::{Product, Sku};
 use crate::d1::Start;
 use crate::http::problem::ApiError;
+use crate::platform::kv::{KvError, Meta, Namespace};
 
 /// The KV binding holding carts.
 pub const BINDING: &str = "CARTS";
@@ -81,15 +80,6 @@ pub fn classify(message: &str) -> KvFailure {
     }
 }
 
-/// The message of a thrown JS value (an `Error`'s message, or the value itself).
-fn js_message(value: &JsValue) -> String {
-    value
-        .dyn_ref::<js_sys::Error>()
-        .map(|err| String::from(err.message()))
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| format!("{value:?}"))
-}
-
 fn kv_failure(operation: &str, message: &str) -> ApiError {
     match classify(message) {
         KvFailure::RateLimited => ApiError::RateLimited { retry_after: 1 },
@@ -100,35 +90,22 @@ fn kv_failure(operation: &str, message: &str) -> ApiError {
     }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// The `CARTS` namespace as the runtime hands it over, reduced to the two calls the cart
-    /// makes. `worker::kv::KvStore` looks up all five methods of the binding and builds an
-    /// options object on each use, and awaits through `JsFuture`; the read path needs
-    /// `get(key)` (text is the default), writes `put(key, text, options)`.
-    type KvNamespace;
-
-    #[wasm_bindgen(method, catch, js_name = get)]
-    fn get_text(this: &KvNamespace, key: &str) -> Result<js_sys::Promise, JsValue>;
-
-    #[wasm_bindgen(method, catch, js_name = put)]
-    fn put_text(
-        this: &KvNamespace,
-        key: &str,
-        value: &str,
-        options: &js_sys::Object,
-    ) -> Result<js_sys::Promise, JsValue>;
+/// The `CARTS` namespace ([`crate::platform::kv`]: the binding's own `get` and `put`, awaited
+/// through `runtime::settled`, so a call whose request is torn down is let go of).
+fn namespace(env: &Env) -> Result<Namespace, ApiError> {
+    Namespace::of(env, BINDING).ok_or_else(|| ApiError::Unavailable {
+        retry_after: 1,
+        what: format!("no KV binding {BINDING}"),
+    })
 }
 
-fn namespace(env: &Env) -> Result<KvNamespace, ApiError> {
-    let binding = js_sys::Reflect::get(env, &JsValue::from_str(BINDING))
-        .ok()
-        .filter(|b| b.is_object())
-        .ok_or_else(|| ApiError::Unavailable {
-            retry_after: 1,
-            what: format!("no KV binding {BINDING}"),
-        })?;
-    Ok(binding.unchecked_into())
+/// A failed KV call as the cart answers it.
+fn failure(operation: &str, e: KvError) -> ApiError {
+    match e {
+        KvError::Failed(message) => kv_failure(operation, &message),
+        KvError::Options(message) => ApiError::Internal(format!("kv put options: {message}")),
+        KvError::NotText(e) => e,
+    }
 }
 
 /// Reads one fixed key, for the readiness check: whether the `CARTS` namespace answers.
@@ -136,14 +113,14 @@ fn namespace(env: &Env) -> Result<KvNamespace, ApiError> {
 /// # Errors
 /// A message for the readiness report.
 pub async fn probe(env: &Env) -> Result<(), String> {
-    let promise = namespace(env)
+    namespace(env)
         .map_err(|e| e.log_detail().unwrap_or_default())?
-        .get_text("edgecart:ready-probe")
-        .map_err(|e| js_message(&e))?;
-    crate::runtime::settled(promise)
+        .touch("edgecart:ready-probe")
         .await
-        .map(drop)
-        .map_err(|e| js_message(&e))
+        .map_err(|e| match e {
+            KvError::Failed(message) | KvError::Options(message) => message,
+            KvError::NotText(e) => e.log_detail().unwrap_or_default(),
+        })
 }
 
 /// The user's cart; the empty cart at version 0 when none is stored (never written, or
@@ -152,13 +129,11 @@ pub async fn probe(env: &Env) -> Result<(), String> {
 /// # Errors
 /// 429 / 503 when KV fails; 500 when the stored value is not text or does not parse (a bug).
 pub async fn load(env: &Env, user_key: &str) -> Result<Cart, ApiError> {
-    let promise = namespace(env)?
-        .get_text(&key(user_key))
-        .map_err(|e| kv_failure("get", &js_message(&e)))?;
-    let value = crate::runtime::settled(promise)
+    let stored = namespace(env)?
+        .get(&key(user_key), "kv get")
         .await
-        .map_err(|e| kv_failure("get", &js_message(&e)))?;
-    match crate::http::optional_text(&value, "kv get")? {
+        .map_err(|e| failure("get", e))?;
+    match stored {
         None => Ok(Cart::empty()),
         Some(text) => serde_json::from_str(&text)
             .map_err(|e| ApiError::Internal(format!("stored cart does not parse: {e}"))),
@@ -182,37 +157,16 @@ pub async fn save(
         version: cart.version(),
         updated_at: cart.updated_at().map(crate::time::UnixMillis::to_rfc3339),
     };
-    let options = put_options(ttl_seconds, &metadata)?;
-    // The binding's own `put`, awaited through `runtime::settled` (so a write whose request is
-    // torn down is let go of; the worker crate's builder awaits through `JsFuture`).
-    let promise = namespace(env)?
-        .put_text(&key(user_key), &text, &options)
-        .map_err(|e| kv_failure("put", &js_message(&e)))?;
-    crate::runtime::settled(promise)
-        .await
-        .map(drop)
-        .map_err(|e| kv_failure("put", &js_message(&e)))
-}
-
-/// `{ expirationTtl, metadata }` for KV's `put`.
-fn put_options(ttl_seconds: u64, metadata: &Metadata) -> Result<js_sys::Object, ApiError> {
-    let set = |target: &js_sys::Object, name: &str, value: &JsValue| {
-        js_sys::Reflect::set(target, &name.into(), value)
-            .map(drop)
-            .map_err(|e| ApiError::Internal(format!("kv put options: {}", js_message(&e))))
-    };
-    // Versions and TTLs stay far below 2^53: exact as JS numbers.
+    // Versions stay far below 2^53: exact as JS numbers.
     #[allow(clippy::cast_precision_loss)]
-    let (version, ttl) = (metadata.version as f64, ttl_seconds as f64);
-    let meta = js_sys::Object::new();
-    set(&meta, "version", &version.into())?;
-    if let Some(at) = &metadata.updated_at {
-        set(&meta, "updated_at", &at.into())?;
-    }
-    let options = js_sys::Object::new();
-    set(&options, "expirationTtl", &ttl.into())?;
-    set(&options, "metadata", &meta)?;
-    Ok(options)
+    let version = Meta::Number(metadata.version as f64);
+    let updated_at = metadata.updated_at.as_deref().map(Meta::Text);
+    let fields =
+        std::iter::once(("version", version)).chain(updated_at.map(|at| ("updated_at", at)));
+    namespace(env)?
+        .put(&key(user_key), &text, ttl_seconds, fields)
+        .await
+        .map_err(|e| failure("put", e))
 }
 
 /// The catalogue's current entries for `skus` (absent skus are simply missing), read on the

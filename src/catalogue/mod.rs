@@ -10,7 +10,8 @@
 //! - [`store`]: D1 (products, revisions, catalogue generation); also used by cart and checkout.
 //! - [`edge_cache`]: the Cache API (entries, the generation and revision mirrors; how soon a
 //!   write is seen where).
-//! - [`workers_cache`]: Workers Cache (`ctx.cache`), detected at runtime: purges by tag.
+//! - Workers Cache (`ctx.cache`), detected at runtime, purges by tag
+//!   ([`crate::platform::workers_cache`]).
 //! - [`handlers`]: the HTTP handlers of `/products` and `/products/{sku}`.
 
 pub mod caching;
@@ -19,5 +20,4 @@ pub mod handlers;
 pub mod listing;
 pub mod model;
 pub mod store;
-pub mod workers_cache;
 pub mod write;

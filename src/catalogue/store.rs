@@ -20,13 +20,12 @@
 //! precondition read the primary ([`find`], [`find_many`]).
 
 use serde::Deserialize;
-use wasm_bindgen::JsCast;
-use wasm_bindgen::JsValue;
 use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, Env};
 
 use super::caching::Bookmark;
 use super::model::{Currency, Product, Sku, LOW_STOCK_MAX};
 use super::write::ProductInput;
+use crate::d1::{Handle, Outcome, Param};
 use crate::http::{problem::ApiError, unavailable};
 use crate::time::UnixMillis;
 
@@ -34,33 +33,15 @@ use crate::time::UnixMillis;
 const COLUMNS: &str =
     "sku, name, description, price_minor, currency, stock, version, updated_at, revision";
 
-#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
-export function d1_binding(env, name) {
-  const binding = env[name];
-  const type = binding?.constructor?.name;
-  return type === 'D1Database' || type === 'BetaDatabase' ? binding : undefined;
-}")]
-extern "C" {
-    /// The binding `name` when it is a D1 database, else `undefined`.
-    fn d1_binding(env: &JsValue, name: &str) -> JsValue;
-}
-
-/// The `DB` binding, type-checked as `Env::d1` checks it (a binding of another type would
-/// otherwise reach workers-rs's `prepare`, which panics on it), in one call into JS: `Env::d1`
-/// brings the constructor's name into wasm as a `String` to compare it, on every request.
+/// The `DB` binding, type-checked as `Env::d1` checks it ([`crate::platform::d1::database`]).
 ///
 /// # Errors
 /// 503 when the binding is missing or is not a D1 database.
 pub fn database(env: &Env) -> Result<D1Database, ApiError> {
-    use wasm_bindgen::JsCast;
-    let binding = d1_binding(env, "DB");
-    if binding.is_undefined() {
-        return Err(ApiError::Unavailable {
-            retry_after: 1,
-            what: "d1 binding DB: missing, or not a D1 database".into(),
-        });
-    }
-    Ok(binding.unchecked_into())
+    crate::platform::d1::database(env, "DB").ok_or_else(|| ApiError::Unavailable {
+        retry_after: 1,
+        what: "d1 binding DB: missing, or not a D1 database".into(),
+    })
 }
 
 /// D1 binds at most 100 parameters per statement.
@@ -142,7 +123,7 @@ async fn json_rows(stmt: D1PreparedStatement, what: &str) -> Result<Vec<Stored>,
         .await
         .map_err(|e| unavailable(what, &e))?;
     // The aggregate always yields one row; `null` only if it ever did not.
-    let text = crate::http::optional_text(&value, "d1 product rows")?;
+    let text = value.text("d1 product rows")?;
     decode_json_rows(text.as_deref().unwrap_or("[]"))
 }
 
@@ -163,17 +144,17 @@ fn products(found: Vec<Stored>) -> Vec<Product> {
     found.into_iter().map(|s| s.product).collect()
 }
 
-fn bind(stmt: D1PreparedStatement, values: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
-    stmt.bind(values).map_err(|e| unavailable("d1 bind", &e))
+fn bind(stmt: D1PreparedStatement, values: &[Param]) -> Result<D1PreparedStatement, ApiError> {
+    crate::d1::bind(&stmt, values).map_err(|e| unavailable("d1 bind", &e))
 }
 
-fn text(s: &str) -> JsValue {
-    JsValue::from_str(s)
+fn text(s: &str) -> Param {
+    Param::text(s)
 }
 
 #[allow(clippy::cast_precision_loss)] // every value bound here is validated far below 2^53
-fn int(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
+fn int(n: i64) -> Param {
+    Param::number(n as f64)
 }
 
 /// One product, or `None` when the sku is not in the catalogue.
@@ -209,7 +190,7 @@ pub async fn find_many(
         // No ORDER BY: without a LIMIT it would not bind the aggregate's order anyway;
         // `json_rows` sorts.
         let sql = json_select(&format!("WHERE sku IN ({})", placeholders.join(", ")));
-        let values: Vec<JsValue> = chunk.iter().map(|s| text(s.as_str())).collect();
+        let values: Vec<Param> = chunk.iter().map(|s| text(s.as_str())).collect();
         let stmt = bind(db.prepare(&sql), &values)?;
         found.extend(products(json_rows(stmt, "d1 find products").await?));
     }
@@ -382,30 +363,22 @@ pub async fn page_at(
     .await
 }
 
-/// Runs statements as one transaction in `session` (a session's `batch`, awaited through
-/// `runtime::settled` as `crate::d1` awaits the database's): one D1 result object per
-/// statement. Kept here, beside its one use, until the shared D1 adapter runs sessions.
+/// Runs statements as one transaction in `session` (a session's `batch`, awaited as
+/// `crate::d1` awaits the database's): one D1 result object per statement.
 async fn batch_in(
     session: &D1DatabaseSession,
     statements: &[D1PreparedStatement],
-) -> Result<Vec<JsValue>, worker::Error> {
-    let statements: js_sys::Array = statements.iter().map(D1PreparedStatement::inner).collect();
-    let sys: &worker::worker_sys::D1DatabaseSession = session.as_ref().unchecked_ref();
-    let results = crate::runtime::settled(sys.session_batch(statements)?).await?;
-    let results: js_sys::Array = results.dyn_into().map_err(worker::Error::from)?;
-    Ok(results.iter().collect())
+) -> Result<Vec<Outcome>, worker::Error> {
+    crate::platform::d1::batch(Handle::Session(session), statements).await
 }
 
 /// The rows one statement of [`batch_in`] returned, each decoded as `T`.
-fn returned<T: serde::de::DeserializeOwned>(result: Option<&JsValue>) -> Result<Vec<T>, ApiError> {
+fn returned<T: serde::de::DeserializeOwned>(result: Option<&Outcome>) -> Result<Vec<T>, ApiError> {
     let Some(result) = result else {
         return Ok(Vec::new());
     };
-    let rows = js_sys::Reflect::get(result, &"results".into()).unwrap_or(JsValue::UNDEFINED);
-    if rows.is_null() || rows.is_undefined() {
-        return Ok(Vec::new());
-    }
-    serde_wasm_bindgen::from_value(rows)
+    result
+        .rows()
         .map_err(|e| ApiError::Internal(format!("decode d1 rows: {e}")))
 }
 
@@ -467,7 +440,7 @@ pub fn revise_if_visible(new_stock: &str) -> String {
 pub fn bump_if_revised(
     db: &D1Database,
     skus_sql: &str,
-    values: &[JsValue],
+    values: &[Param],
 ) -> Result<D1PreparedStatement, ApiError> {
     bind(
         db.prepare(format!(

@@ -64,20 +64,8 @@ fn write<T: Serialize>(level: &str, fields: &T) {
     let Some(text) = line(fields) else {
         return;
     };
-    #[cfg(target_arch = "wasm32")]
-    {
-        let text = wasm_bindgen::JsValue::from(text);
-        match level {
-            "error" => web_sys::console::error_1(&text),
-            "warn" => web_sys::console::warn_1(&text),
-            _ => web_sys::console::log_1(&text),
-        }
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        // Native builds (tests) have no console to write to; the line is what they check.
-        let _ = (level, text);
-    }
+    // Native builds (tests) have no console to write to; the line is what they check.
+    crate::platform::console::write(level, text);
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use serde::Serialize;
 use worker::{Context, Env, Method, Response};
 
 use crate::config::Config;
+use crate::platform::body::BodyReader;
+use crate::platform::request::Request;
 use crate::time::UnixMillis;
 use problem::{ApiError, ProblemResponse};
 
@@ -36,11 +38,8 @@ pub const BOOKMARK_HEADER: &str = "Edgecart-Bookmark";
 
 /// Everything a handler needs about the request in flight.
 pub struct Cx {
-    /// The runtime's request, used as is: converting it to `worker::Request` would read
-    /// `request.cf` on every request, which costs more than most routes do.
-    pub req: web_sys::Request,
-    /// The request's headers object, fetched from the request once.
-    headers: web_sys::Headers,
+    /// The runtime's request ([`crate::platform::request`]).
+    pub req: Request,
     /// The request URL split once: `origin`, path and query.
     url: SplitUrl,
     pub env: Env,
@@ -59,7 +58,7 @@ pub struct Cx {
     pub route: &'static str,
     config: Option<Rc<Config>>,
     /// Workers Cache (`ctx.cache`), when the platform provides it (never locally).
-    pub workers_cache: Option<crate::catalogue::workers_cache::WorkersCache>,
+    pub workers_cache: Option<crate::platform::workers_cache::WorkersCache>,
 }
 
 thread_local! {
@@ -91,7 +90,7 @@ fn known_method(name: &str) -> Option<Method> {
 
 impl Cx {
     #[must_use]
-    pub fn new(req: web_sys::Request, env: Env, ctx: Context) -> Self {
+    pub fn new(req: Request, env: Env, ctx: Context) -> Self {
         let now = UnixMillis(now_millis());
         let name = req.method();
         let (method, unknown_method) = match known_method(&name) {
@@ -100,16 +99,12 @@ impl Cx {
         };
         let url = SplitUrl::parse(&req.url());
         let path = url.path().to_owned();
-        let headers = req.headers();
-        let request_id = headers
-            .get("cf-ray")
-            .ok()
-            .flatten()
+        let request_id = req
+            .header_value("cf-ray")
             .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
             .unwrap_or_else(fresh_request_id);
         Self {
             req,
-            headers,
             url,
             env,
             ctx,
@@ -170,7 +165,7 @@ impl Cx {
     /// A request header, or `None` when absent.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<String> {
-        crate::js_text::header(&self.headers, name)
+        self.req.header(name)
     }
 
     /// Where this request's D1 reads start, from its [`BOOKMARK_HEADER`].
@@ -220,14 +215,14 @@ impl Cx {
             return Err(ApiError::PayloadTooLarge);
         }
         // No body at all (a GET, or an empty POST) is an empty body.
-        let Some(stream) = self.req.body() else {
+        let Some(reader) = self.req.body_reader() else {
             return Ok(Vec::new());
         };
         let unreadable = || ApiError::BadRequest("The request body could not be read.".into());
-        let reader = BodyReader::of(&stream).map_err(|()| unreadable())?;
+        let reader = reader.map_err(|()| unreadable())?;
         let mut body = Vec::with_capacity(declared.unwrap_or(0));
         while let Some(chunk) = reader.next().await.map_err(|()| unreadable())? {
-            let len = chunk.length() as usize;
+            let len = chunk.len();
             if body.len().saturating_add(len) > MAX_BODY_BYTES {
                 drain(&reader, body.len().saturating_add(len)).await;
                 reader.release();
@@ -322,11 +317,9 @@ impl Cx {
         if declared.is_some_and(|len| len > DRAIN_LIMIT_BYTES) {
             return;
         }
-        if let Some(stream) = self.req.body() {
-            if let Ok(reader) = BodyReader::of(&stream) {
-                drain(&reader, 0).await;
-                reader.release();
-            }
+        if let Some(Ok(reader)) = self.req.body_reader() {
+            drain(&reader, 0).await;
+            reader.release();
         }
     }
 
@@ -368,78 +361,13 @@ pub use log::event as log_event;
 async fn drain(reader: &BodyReader, mut total: usize) {
     while total <= DRAIN_LIMIT_BYTES {
         match reader.next().await {
-            Ok(Some(chunk)) => total = total.saturating_add(chunk.length() as usize),
+            Ok(Some(chunk)) => total = total.saturating_add(chunk.len()),
             _ => break,
         }
     }
 }
 
-/// A request body's reader: its chunks, each read awaited through [`crate::runtime::settled`]
-/// (the worker crate's `ByteStream` awaits through `JsFuture`, which a request torn down in
-/// the middle of its upload would leave in the isolate).
-struct BodyReader(ReadableStreamReader);
-
-impl BodyReader {
-    fn of(stream: &web_sys::ReadableStream) -> Result<Self, ()> {
-        use wasm_bindgen::JsCast as _;
-        stream
-            .unchecked_ref::<BodyStream>()
-            .get_reader()
-            .map(Self)
-            .map_err(drop)
-    }
-
-    /// The next chunk; `None` at the end of the body; `Err` when it cannot be read (or a chunk
-    /// is not bytes).
-    async fn next(&self) -> Result<Option<js_sys::Uint8Array>, ()> {
-        use wasm_bindgen::JsCast as _;
-        let promise = self.0.read().map_err(drop)?;
-        let result = crate::runtime::settled(promise).await.map_err(drop)?;
-        let field = |name: &str| js_sys::Reflect::get(&result, &name.into()).map_err(drop);
-        if field("done")?.as_bool() == Some(true) {
-            return Ok(None);
-        }
-        field("value")?.dyn_into().map(Some).map_err(drop)
-    }
-
-    /// Gives the stream back (as `ByteStream` did when dropped), once reading is over. Not in
-    /// `Drop`: a drop can run outside the request (see `runtime::run`).
-    fn release(&self) {
-        let _ = self.0.release_lock();
-    }
-}
-
-/// Cancels a body stream that will not be read: the source (a cache entry's body) is
-/// released now instead of when the request ends. A stream that cannot be cancelled (already
-/// locked or closed) is left as it is; the rejection is handled in JS, never unhandled.
-pub fn discard(stream: &web_sys::ReadableStream) {
-    discard_stream(stream);
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen(
-    inline_js = "export function discard_stream(s) { try { s.cancel().catch(() => {}); } catch {} }"
-)]
-extern "C" {
-    fn discard_stream(stream: &web_sys::ReadableStream);
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    /// A `ReadableStreamDefaultReader`.
-    type ReadableStreamReader;
-
-    /// A request body (`web_sys::ReadableStream`), for its `getReader`.
-    type BodyStream;
-
-    #[wasm_bindgen(method, catch, js_name = getReader)]
-    fn get_reader(this: &BodyStream) -> Result<ReadableStreamReader, wasm_bindgen::JsValue>;
-
-    #[wasm_bindgen(method, catch, js_name = releaseLock)]
-    fn release_lock(this: &ReadableStreamReader) -> Result<(), wasm_bindgen::JsValue>;
-
-    #[wasm_bindgen(method, catch)]
-    fn read(this: &ReadableStreamReader) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
-}
+pub use crate::platform::body::discard;
 
 /// A request URL split into origin, path and query, without a full URL parse (the runtime
 /// hands the worker absolute, normalised URLs). Pure.
@@ -530,13 +458,7 @@ impl From<crate::auth::json::BodyError> for ApiError {
     }
 }
 
-/// Milliseconds since the epoch from the runtime's clock (`Date.now()` on wasm; the static
-/// call, not `new Date()`, which allocates a JS object twice per request for nothing).
-#[must_use]
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // ms since 1970 fit u64
-pub fn now_millis() -> u64 {
-    js_sys::Date::now() as u64
-}
+pub use crate::platform::clock::now_millis;
 
 /// A request id when the request brings no `cf-ray` (locally; Cloudflare always sets it):
 /// 32 lowercase hex characters from `crypto.randomUUID()` (122 random bits), one call into
@@ -544,7 +466,7 @@ pub fn now_millis() -> u64 {
 fn fresh_request_id() -> String {
     #[cfg(target_arch = "wasm32")]
     {
-        if let Ok(mut id) = random_uuid() {
+        if let Some(mut id) = crate::platform::request::random_uuid() {
             id.retain(|c| c != '-');
             if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return id.to_ascii_lowercase();
@@ -552,13 +474,6 @@ fn fresh_request_id() -> String {
         }
     }
     random_id()
-}
-
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(catch, js_namespace = crypto, js_name = randomUUID)]
-    fn random_uuid() -> Result<String, wasm_bindgen::JsValue>;
 }
 
 /// 16 random bytes as hex, for order attempts (and request ids should `randomUUID` fail).
@@ -606,23 +521,6 @@ pub fn json<T: Serialize>(
     let _ = headers.set("Content-Type", "application/json");
     let _ = headers.set("Cache-Control", cache_control);
     Ok(response)
-}
-
-/// A storage read's value as text: `None` for `null` / `undefined` (nothing stored), a 500
-/// naming `what` for anything that is not a string (a bug, never the client's doing).
-///
-/// # Errors
-/// [`ApiError::Internal`] when the value is neither absent nor text.
-pub fn optional_text(
-    value: &wasm_bindgen::JsValue,
-    what: &str,
-) -> Result<Option<String>, ApiError> {
-    if value.is_null() || value.is_undefined() {
-        return Ok(None);
-    }
-    crate::js_text::text(value)
-        .map(Some)
-        .ok_or_else(|| ApiError::Internal(format!("{what} returned something other than text")))
 }
 
 /// Maps a storage failure to 503 with `Retry-After`; the message goes to the log only.

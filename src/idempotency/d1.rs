@@ -16,12 +16,12 @@
 //! attempt token too. Retention is enforced by the decision (`expires_at` in the past → start
 //! afresh); [`collect_expired`] deletes old rows from the scheduled cleanup.
 
-use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 use super::key::{Fingerprint, RecordKey};
 use super::machine::{claim, NextAction, Policy, Release, StoredResponse};
 use super::row::{Row, COMPLETED, IN_PROGRESS};
+use crate::d1::Param;
 use crate::http::{problem::ApiError, unavailable};
 use crate::time::UnixMillis;
 
@@ -109,7 +109,7 @@ pub async fn complete(
             text(COMPLETED),
             int(u64::from(response.status)),
             text(&response.content_type),
-            response.location.as_deref().map_or(JsValue::NULL, text),
+            response.location.as_deref().map_or(Param::NULL, text),
             text(&response.body),
             text(IN_PROGRESS),
         ],
@@ -182,15 +182,15 @@ async fn changes(statement: &D1PreparedStatement, what: &str) -> Result<usize, A
     Ok(usize::try_from(result.changes()).unwrap_or(usize::MAX))
 }
 
-fn bind(stmt: D1PreparedStatement, values: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
-    stmt.bind(values).map_err(|e| unavailable("d1 bind", &e))
+fn bind(stmt: D1PreparedStatement, values: &[Param]) -> Result<D1PreparedStatement, ApiError> {
+    crate::d1::bind(&stmt, values).map_err(|e| unavailable("d1 bind", &e))
 }
 
-fn text(s: &str) -> JsValue {
-    JsValue::from_str(s)
+fn text(s: &str) -> Param {
+    Param::text(s)
 }
 
 #[allow(clippy::cast_precision_loss)] // milliseconds of real dates are far below 2^53
-fn int(n: u64) -> JsValue {
-    JsValue::from_f64(n as f64)
+fn int(n: u64) -> Param {
+    Param::number(n as f64)
 }

@@ -22,12 +22,12 @@
 //! an alarm at the earliest `expires_at` deletes expired rows, because response bodies hold
 //! personal data (email, shipping address).
 
-use wasm_bindgen::JsCast as _;
 use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
 
 use super::key::Fingerprint;
 use super::machine::{claim, Release};
 use super::row::{ClaimCall, CompleteCall, ReleaseCall, Row, WireAction, COMPLETED, IN_PROGRESS};
+use crate::platform::durable::at_time;
 use crate::time::UnixMillis;
 
 /// The Durable Object class bound as `IDEMPOTENCY`.
@@ -251,12 +251,6 @@ fn int(ms: u64) -> worker::SqlStorageValue {
     worker::SqlStorageValue::Integer(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
-fn at_time(ms: u64) -> worker::ScheduledTime {
-    worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
-        ms as f64,
-    )))
-}
-
 /// Calls the probe of one fixed object.
 ///
 /// # Errors
@@ -265,19 +259,15 @@ pub async fn probe(env: &Env) -> Result<(), String> {
     let ns = env
         .durable_object("IDEMPOTENCY")
         .map_err(|e| e.to_string())?;
-    let stub: super::store::ObjectStub = ns
-        .get_by_name("edgecart:ready-probe")
-        .map_err(|e| e.to_string())?
-        .into_rpc();
-    let failed = |e: wasm_bindgen::JsValue| worker::Error::from(e).to_string();
+    let stub = super::store::ObjectStub::of(
+        ns.get_by_name("edgecart:ready-probe")
+            .map_err(|e| e.to_string())?,
+    );
     // Awaited through `runtime::settled`, as every call of the request path.
-    let promise = stub
-        .fetch_with_str("https://idempotency.internal/probe")
-        .map_err(failed)?;
-    let resp: web_sys::Response = crate::runtime::settled(promise)
+    let resp = stub
+        .get("https://idempotency.internal/probe")
         .await
-        .map_err(failed)?
-        .unchecked_into();
+        .map_err(|e| e.to_string())?;
     if resp.status() == 200 {
         Ok(())
     } else {

@@ -10,7 +10,6 @@
 //! async trait objects over `!Send` JS handles buy nothing but boxing.
 
 use serde::{de::DeserializeOwned, Serialize};
-use wasm_bindgen::{JsCast as _, JsValue};
 use worker::{D1Database, Env};
 
 use super::key::{Fingerprint, RecordKey};
@@ -18,11 +17,12 @@ use super::machine::{NextAction, Policy, Release, StoredResponse};
 use super::row::{ClaimCall, CompleteCall, ReleaseCall, WireAction};
 use crate::config::{Config, IdempotencyBackend};
 use crate::http::{problem::ApiError, unavailable};
+use crate::platform::durable::CallError;
 use crate::time::UnixMillis;
 
 /// A Durable Object stub as the runtime hands it over (its `fetch`, awaited through
 /// `runtime::settled`; the worker crate's `Stub` awaits through `JsFuture`).
-pub type ObjectStub = worker::worker_sys::DurableObject;
+pub type ObjectStub = crate::platform::durable::ObjectStub;
 
 /// Where this request's records live.
 pub enum RecordStore {
@@ -46,7 +46,7 @@ impl RecordStore {
                 let stub = ns
                     .get_by_name(user_key)
                     .map_err(|e| unavailable("idempotency object", &e))?;
-                Ok(Self::DurableObject(stub.into_rpc()))
+                Ok(Self::DurableObject(ObjectStub::of(stub)))
             }
             IdempotencyBackend::D1 => Ok(Self::D1(crate::catalogue::store::database(env)?)),
         }
@@ -142,41 +142,24 @@ async fn call_object<T: Serialize, R: DeserializeOwned>(
 ) -> Result<R, ApiError> {
     let json = serde_json::to_string(body)
         .map_err(|e| ApiError::Internal(format!("encode idempotency {op}: {e}")))?;
-    let build = |e: JsValue| {
-        ApiError::Internal(format!(
-            "build idempotency {op}: {}",
-            worker::Error::from(e)
-        ))
-    };
-    let headers = web_sys::Headers::new().map_err(build)?;
-    headers
-        .set("Content-Type", "application/json")
-        .map_err(build)?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(&json));
-    let req = web_sys::Request::new_with_str_and_init(
-        &format!("https://idempotency.internal/{op}"),
-        &init,
-    )
-    .map_err(build)?;
-    let failed = |e: JsValue| unavailable("idempotency object", &worker::Error::from(e));
-    let promise = stub.fetch_with_request(&req).map_err(failed)?;
-    let resp: web_sys::Response = crate::runtime::settled(promise)
+    let answer = stub
+        .post_json(&format!("https://idempotency.internal/{op}"), &json)
         .await
-        .map_err(failed)?
-        .unchecked_into();
-    if resp.status() != 200 {
+        .map_err(|e| match e {
+            CallError::Build(e) => ApiError::Internal(format!("build idempotency {op}: {e}")),
+            CallError::Failed(e) => unavailable("idempotency object", &e),
+        })?;
+    if answer.status() != 200 {
         return Err(ApiError::Unavailable {
             retry_after: 1,
-            what: format!("idempotency object {op} answered {}", resp.status()),
+            what: format!("idempotency object {op} answered {}", answer.status()),
         });
     }
     let decode = |e: String| ApiError::Internal(format!("decode idempotency {op}: {e}"));
-    let text = crate::runtime::settled(resp.text().map_err(failed)?)
+    let text = answer
+        .text()
         .await
-        .map_err(failed)?;
-    let text = crate::js_text::text(&text).ok_or_else(|| decode("not text".into()))?;
+        .map_err(|e| unavailable("idempotency object", &e))?
+        .ok_or_else(|| decode("not text".into()))?;
     serde_json::from_str(&text).map_err(|e| decode(e.to_string()))
 }

@@ -33,11 +33,10 @@ pub mod policy;
 
 use std::cell::RefCell;
 
-use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
 use crate::http::{self, problem::ApiError, Cx};
+use crate::platform::ratelimit::Limiter;
 use crate::time::UnixMillis;
 use policy::{Blocklist, Class, LogThrottle};
 
@@ -55,49 +54,13 @@ thread_local! {
 /// `Retry-After` of a 503 for a missing or broken binding.
 const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
-#[wasm_bindgen]
-extern "C" {
-    /// A rate-limit binding as the runtime hands it over, reduced to its one call.
-    /// (`worker::RateLimiter` checks the constructor's name, goes through serde for the
-    /// options and the outcome, and awaits through `JsFuture`; every await of a request goes
-    /// through `crate::runtime::settled` instead.)
-    type Ratelimit;
-
-    #[wasm_bindgen(method, catch)]
-    fn limit(this: &Ratelimit, options: &js_sys::Object) -> Result<js_sys::Promise, JsValue>;
-}
-
-/// The class's binding, or why it cannot be used. Duck-typed (an object with a `limit`
-/// method), not by constructor name, which differs between runtimes and versions.
-fn binding(env: &Env, class: Class) -> Result<Ratelimit, String> {
-    let name = class.binding();
-    let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name))
-        .map_err(|_| format!("{name}: binding unreadable"))?;
-    if value.is_undefined() || value.is_null() {
-        return Err(format!("{name}: binding missing"));
-    }
-    let limit = js_sys::Reflect::get(&value, &JsValue::from_str("limit"))
-        .map_err(|_| format!("{name}: not a rate limiter"))?;
-    if !value.is_object() || !limit.is_function() {
-        return Err(format!("{name}: not a rate limiter"));
-    }
-    Ok(value.unchecked_into())
-}
-
 /// Counts one request of `class` under `key`: `Ok(true)` while under the limit.
 async fn count(env: &Env, class: Class, key: String) -> Result<bool, String> {
-    let failed = || format!("{}: limit() failed", class.binding());
-    let limiter = binding(env, class)?;
-    let options = js_sys::Object::new();
-    js_sys::Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from(key))
-        .map_err(|_| failed())?;
-    let promise = limiter.limit(&options).map_err(|_| failed())?;
-    let outcome = crate::runtime::settled(promise)
+    let limiter = Limiter::of(env, class.binding())?;
+    limiter
+        .limit(key)
         .await
-        .map_err(|_| failed())?;
-    js_sys::Reflect::get(&outcome, &JsValue::from_str("success"))
-        .ok()
-        .and_then(|s| s.as_bool())
+        .map_err(|()| format!("{}: limit() failed", class.binding()))?
         .ok_or_else(|| format!("{}: limit() answered no `success`", class.binding()))
 }
 

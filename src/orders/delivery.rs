@@ -16,8 +16,7 @@
 //! `ORDER_EVENTS_SWEEP_AFTER_SECONDS`: an event whose send failed after its commit, whose
 //! message was lost, or that waited for a webhook to be configured.
 
-use wasm_bindgen::JsValue;
-use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{D1Database, Env, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use super::events::{publish, EventMessage};
 use super::model::EventId;
@@ -25,6 +24,7 @@ use super::store;
 use super::webhook::{retry_delay_seconds, Attempt, SigningKey};
 use crate::config::Config;
 use crate::http::{log_event, now_millis, problem::ApiError};
+use crate::platform::queue::Batch;
 use crate::time::UnixMillis;
 
 /// The dead-letter queue of `ORDER_EVENTS` (consumed here to mark events undelivered).
@@ -35,7 +35,7 @@ const SWEEP_BATCH: u32 = 100;
 const SWEEP_ROUNDS: usize = 10;
 
 /// Handles a batch of either queue. Never fails: every message is acked or retried.
-pub async fn consume(batch: &MessageBatch<JsValue>, env: &Env) {
+pub async fn consume(batch: &Batch, env: &Env) {
     // `order-events-dlq`, or a copy's (`order-events-dlq-staging`).
     let dead_letters = batch.queue().starts_with(DEAD_LETTER_QUEUE);
     let (config, db) = match config_and_database(env) {
@@ -72,9 +72,7 @@ async fn handle(
     db: &D1Database,
     config: &Config,
 ) -> Next {
-    let id = serde_wasm_bindgen::from_value::<EventMessage>(message.body())
-        .ok()
-        .map(|m| m.id);
+    let id = crate::platform::queue::body::<EventMessage>(message).map(|m| m.id);
     let Some(id) = id else {
         log_event(
             "warn",
@@ -189,7 +187,7 @@ async fn post(
     body: &str,
     timeout_seconds: u64,
 ) -> Option<u16> {
-    use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+    use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
     let headers = Headers::new();
     for (name, value) in [
         ("Content-Type", "application/json"),
@@ -203,21 +201,18 @@ async fn post(
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_redirect(RequestRedirect::Manual)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(body)));
+        .with_headers(headers);
+    crate::platform::fetch::with_text_body(&mut init, body);
     let request = Request::new_with_init(url, &init).ok()?;
     let ms = u32::try_from(timeout_seconds.saturating_mul(1000)).unwrap_or(u32::MAX);
-    let signal = AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(ms));
+    let signal = crate::platform::fetch::timeout(ms);
     let response = Fetch::Request(request)
         .send_with_signal(&signal)
         .await
         .ok()?;
     let status = response.status_code();
     // The answer's body is not needed: cancel it rather than leave it unread.
-    let raw: web_sys::Response = response.into();
-    if let Some(stream) = raw.body() {
-        crate::http::discard(&stream);
-    }
+    crate::platform::fetch::discard_body(response);
     Some(status)
 }
 

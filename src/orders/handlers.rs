@@ -29,6 +29,7 @@ use crate::http::{self, problem::ApiError, random_id, Cx, PRIVATE_NO_STORE};
 use crate::idempotency::key::{Fingerprint, IdempotencyKey, RecordKey};
 use crate::idempotency::machine::{NextAction, Policy, Release, StoredResponse};
 use crate::idempotency::store::RecordStore;
+use crate::platform::timer::sleep;
 use crate::time::UnixMillis;
 
 /// The development-only header that holds a checkout in flight for tests: `n` milliseconds
@@ -596,20 +597,6 @@ fn test_delay(cx: &Cx, config: &Config) -> Result<Option<TestDelay>, ApiError> {
         }
     };
     Ok(Some(TestDelay { ms, at }))
-}
-
-/// Waits on a JavaScript timer (the worker's only way to sleep), through `runtime::settled`: a
-/// request torn down while it waits is let go of.
-async fn sleep(ms: u64) {
-    #[allow(clippy::cast_precision_loss)] // at most MAX_TEST_DELAY_MS
-    let _ = crate::runtime::settled(timer(ms as f64)).await;
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen(
-    inline_js = "export function timer(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }"
-)]
-extern "C" {
-    fn timer(ms: f64) -> js_sys::Promise;
 }
 
 fn log_warning(what: &str, e: &ApiError) {

@@ -34,7 +34,6 @@
 //! merchant ([`Reader::Merchant`]) reads by id only.
 
 use serde::Deserialize;
-use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 use super::model::{
@@ -43,7 +42,7 @@ use super::model::{
 };
 use crate::catalogue::model::{Currency, Sku};
 use crate::catalogue::store::{self as catalogue, Revised};
-use crate::d1::{Bookmark, Database, Session};
+use crate::d1::{Bookmark, Database, Param, Session};
 use crate::http::{problem::ApiError, unavailable};
 use crate::time::UnixMillis;
 
@@ -166,10 +165,10 @@ fn commit_statements(
             int(plan.total_minor),
             count(plan.lines.len()),
             uint(order.cart_version),
-            order.email.map_or(JsValue::NULL, |e| text(e.as_str())),
+            order.email.map_or(Param::NULL, |e| text(e.as_str())),
             order
                 .shipping_address
-                .map_or(JsValue::NULL, |a| text(&a.to_json())),
+                .map_or(Param::NULL, |a| text(&a.to_json())),
             uint(order.created_at.0),
             text(order.cart_id),
         ],
@@ -253,7 +252,7 @@ pub async fn cart_checked_out(
     let n = crate::d1::first_column(&statement, "n")
         .await
         .map_err(|e| unavailable("d1 find order of cart", &e))?;
-    Ok(n.as_f64().is_some_and(|n| n > 0.0))
+    Ok(n.number().is_some_and(|n| n > 0.0))
 }
 
 /// Whose orders a lookup may see.
@@ -266,10 +265,10 @@ pub enum Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn user_key(self) -> JsValue {
+    fn user_key(self) -> Param {
         match self {
             Self::Owner(key) => text(key),
-            Self::Merchant => JsValue::NULL,
+            Self::Merchant => Param::NULL,
         }
     }
 }
@@ -507,7 +506,7 @@ pub async fn is_pending(db: &D1Database, id: &EventId) -> Result<bool, ApiError>
     let n = crate::d1::first_column(&statement, "n")
         .await
         .map_err(|e| unavailable("d1 read outbox event", &e))?;
-    Ok(n.as_f64().is_some_and(|n| n > 0.0))
+    Ok(n.number().is_some_and(|n| n > 0.0))
 }
 
 /// Records the answer of an attempt: delivered (2xx) or still pending, with its status
@@ -522,7 +521,7 @@ pub async fn record_answer(
     status: Option<u16>,
     now: UnixMillis,
 ) -> Result<(), ApiError> {
-    let status = status.map_or(JsValue::NULL, |s| uint(u64::from(s)));
+    let status = status.map_or(Param::NULL, |s| uint(u64::from(s)));
     let statement = if delivered {
         bind(
             db.prepare(
@@ -792,25 +791,25 @@ impl LineRow {
     }
 }
 
-fn bind(stmt: D1PreparedStatement, values: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
-    stmt.bind(values).map_err(|e| unavailable("d1 bind", &e))
+fn bind(stmt: D1PreparedStatement, values: &[Param]) -> Result<D1PreparedStatement, ApiError> {
+    crate::d1::bind(&stmt, values).map_err(|e| unavailable("d1 bind", &e))
 }
 
-fn text(s: &str) -> JsValue {
-    JsValue::from_str(s)
+fn text(s: &str) -> Param {
+    Param::text(s)
 }
 
 #[allow(clippy::cast_precision_loss)] // money and counts bound here are validated far below 2^53
-fn int(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
+fn int(n: i64) -> Param {
+    Param::number(n as f64)
 }
 
 #[allow(clippy::cast_precision_loss)] // milliseconds and versions are far below 2^53
-fn uint(n: u64) -> JsValue {
-    JsValue::from_f64(n as f64)
+fn uint(n: u64) -> Param {
+    Param::number(n as f64)
 }
 
 #[allow(clippy::cast_precision_loss)] // positions and line counts are at most 50
-fn count(n: usize) -> JsValue {
-    JsValue::from_f64(n as f64)
+fn count(n: usize) -> Param {
+    Param::number(n as f64)
 }

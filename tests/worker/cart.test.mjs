@@ -156,7 +156,7 @@ describe('the cart', () => {
   test('text from D1 and KV crosses into the worker unchanged, whatever its characters', async () => {
     // Product names reach the priced cart through D1 (the catalogue rows) and, once the
     // product is gone, from the cart stored in KV: both are read as JS strings and encoded
-    // into wasm memory (src/js_text.rs). Two-, three- and four-byte UTF-8 characters; and a
+    // into wasm memory (src/platform/text.rs). Two-, three- and four-byte UTF-8 characters; and a
     // lone surrogate, which is U+FFFD by the time it is read back (SQLite stores UTF-8).
     const name = 'Thé vert « Gyokuro » 玉露, 100 g 🍵';
     await putProduct('tea-gyokuro-100g', 4200, 'EUR', name);

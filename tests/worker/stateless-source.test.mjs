@@ -11,7 +11,7 @@ import { ROOT } from './harness.mjs';
 const ALLOWED = {
   'src/auth/mod.rs': { KEY_RING: 'keys parsed from configuration (public keys, the operator HMAC secret)' },
   'src/auth/remote.rs': { REMOTE: 'public keys of the remote JWKS and its fetch bookkeeping' },
-  'src/auth/signature.rs': {
+  'src/platform/crypto.rs': {
     KEYS: 'imported WebCrypto CryptoKeys of configured public keys',
     SUBTLE: 'the crypto.subtle object of the isolate',
   },
@@ -20,7 +20,7 @@ const ALLOWED = {
     BLOCKED: 'client addresses over their bad-token limit, until the period ends (abuse guard; bounded, no user data)',
     LOGGED: 'when each rate-limit class last logged its refusals (three counters)',
   },
-  'src/runtime.rs': {
+  'src/platform/runtime.rs': {
     SLOTS: 'promises in flight; a result is held only from settlement to the awaiting poll, within its request',
     RESUME: 'the one settlement callback of the wasm instance',
     TASKS: 'requests in flight; an entry lives from the request start to its response',

@@ -14,7 +14,8 @@
 //!   cart routes, `GET /me`, the catalogue (cache reads, the D1 queries and batches of reads,
 //!   misses and writes, the cache stores and deletes a write waits for), checkout (the
 //!   idempotency record in the Durable Object or D1, the order batch, the test delay), the
-//!   rate limiters' `limit()` (`crate::limits`) and the readiness probes (`crate::d1`, the Durable Object stub called directly). The exceptions
+//!   rate limiters' `limit()` (`crate::limits`) and the readiness probes (`crate::d1`, the
+//!   Durable Object stub called directly). The exceptions
 //!   are once-per-isolate or rare work that awaits inside the worker crate (`JsFuture`, whose
 //!   waker sits in a cycle with its own closures, so a request stuck there stays in the table
 //!   for the life of the isolate): the first import of a key, a `JWT_JWKS_URL` fetch, and the
@@ -38,7 +39,7 @@ use wasm_bindgen::JsValue;
 /// queue. Any other wake (a `JsFuture` or timer inside the worker crate) is deferred to a
 /// microtask, because a future may wake before it has recorded why.
 ///
-/// This is the fetch entry's executor (`src/entry.mjs` → [`crate::edgecart_fetch`]). The
+/// This is the fetch entry's executor (`src/entry.mjs` → [`super::entry::edgecart_fetch`]). The
 /// worker crate's `#[event(fetch)]` export goes through wasm-bindgen's `future_to_promise`,
 /// which makes a wasm-bindgen closure for the promise it returns and a queued task whose
 /// every wake-up is one more trip through the task queue's microtask. Here a request is one
@@ -342,6 +343,19 @@ pub fn settled(promise: js_sys::Promise) -> Settled {
         generation,
         done: false,
     }
+}
+
+/// Awaits an already resolved promise through [`settled`], so that the request is resumed in
+/// a promise reaction (`/dev/panic?after-await`).
+pub async fn resumed() {
+    let _ = settled(js_sys::Promise::resolve(&JsValue::NULL)).await;
+}
+
+/// Awaits, through [`settled`], a promise that never settles, as a request does whose I/O
+/// workerd tore down when its client went away (`/dev/hang`).
+pub async fn never_settled() {
+    let never = js_sys::Promise::new(&mut |_resolve, _reject| {});
+    let _ = settled(never).await;
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "

@@ -4,10 +4,12 @@
 //!
 //! Detected per request (`ctx.cache` with a `purge` function), never assumed: Miniflare has
 //! no Workers Cache, so locally `ctx.cache` is undefined and the catalogue takes the Cache
-//! API path (`edge_cache.rs`). With Workers Cache, the catalogue's responses carry tags
+//! API path (`catalogue/edge_cache.rs`). With Workers Cache, the catalogue's responses carry tags
 //! (`caching::product_tag`, `caching::listing_tags`) and bypass the per-location Cache API
 //! (whose mirrors would otherwise refill the global cache with a location's older entry after
 //! a purge); writes that change what shoppers see purge the tags they touched.
+//!
+//! Bypasses the worker crate: its `Context` does not expose `ctx.cache`.
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -31,7 +33,7 @@ impl WorkersCache {
     /// `ctx.cache` when the runtime provides one that can purge; `None` otherwise (locally,
     /// or a runtime without Workers Cache).
     #[must_use]
-    pub fn detect(ctx: &JsValue) -> Option<Self> {
+    pub(super) fn detect(ctx: &JsValue) -> Option<Self> {
         let cache = js_sys::Reflect::get(ctx, &"cache".into()).ok()?;
         if !cache.is_object() {
             return None;
@@ -54,7 +56,7 @@ impl WorkersCache {
         }
         match self.0.purge(&options) {
             Ok(promise) => ctx.wait_until(async move {
-                if let Err(e) = crate::runtime::settled(promise).await {
+                if let Err(e) = super::runtime::settled(promise).await {
                     log_failure(&e);
                 }
             }),

@@ -15,6 +15,8 @@
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
+use crate::http::problem::ApiError;
+
 #[wasm_bindgen(inline_js = "
 const utf8 = new TextEncoder();
 export function text_units(value) { return typeof value === 'string' ? value.length : -1; }
@@ -30,7 +32,7 @@ extern "C" {
 
 /// `value` as a `String` when it is a JS string, else `None` (as `JsValue::as_string`).
 #[must_use]
-pub fn text(value: &JsValue) -> Option<String> {
+pub(super) fn text(value: &JsValue) -> Option<String> {
     let units = text_units(value);
     if units < 0.0 {
         return None;
@@ -57,8 +59,22 @@ extern "C" {
 /// A request header's value through [`text`]; `None` when absent (or `name` is not a valid
 /// header name, which `Headers.get` refuses).
 #[must_use]
-pub fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
+pub(super) fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
     use wasm_bindgen::JsCast;
     let value = headers.unchecked_ref::<RawHeaders>().get(name).ok()?;
     text(&value)
+}
+
+/// A storage read's value as text: `None` for `null` / `undefined` (nothing stored), a 500
+/// naming `what` for anything that is not a string (a bug, never the client's doing).
+///
+/// # Errors
+/// [`ApiError::Internal`] when the value is neither absent nor text.
+pub(super) fn optional_text(value: &JsValue, what: &str) -> Result<Option<String>, ApiError> {
+    if value.is_null() || value.is_undefined() {
+        return Ok(None);
+    }
+    text(value)
+        .map(Some)
+        .ok_or_else(|| ApiError::Internal(format!("{what} returned something other than text")))
 }
