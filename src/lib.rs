@@ -45,11 +45,6 @@ pub mod time;
 
 pub use idempotency::durable::IdempotencyStore;
 
-/// PENDING (the lead's cache work): `catalogue::edge_cache` still awaits through
-/// `crate::runtime::settled`; this path goes when its Cache API binding moves into [`platform`].
-#[doc(hidden)]
-pub use platform::runtime;
-
 use http::problem::ApiError;
 use http::Cx;
 use worker::Response;

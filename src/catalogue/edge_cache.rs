@@ -40,12 +40,11 @@
 //! The Cache API does nothing on `*.workers.dev` hosts (custom domains only): there every
 //! request is a miss and reads D1, which stays correct.
 
-use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
-use worker::{Cache, Context, Headers, Response};
+use worker::{Cache, Context, Headers, Response, ResponseBody};
 
 use super::caching::{generation_key, product_key, CachePolicy, Mirror, Representation};
 use super::store::Revised;
+use crate::platform::cache::{self, Stored};
 
 fn log_failure(what: &str, e: &worker::Error) {
     crate::http::log_event(
@@ -55,58 +54,13 @@ fn log_failure(what: &str, e: &worker::Error) {
     );
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// `caches.default`.
-    type EdgeCache;
-
-    #[wasm_bindgen(method, catch, js_name = match)]
-    fn match_key(this: &EdgeCache, key: &str) -> Result<js_sys::Promise, JsValue>;
-
-    #[wasm_bindgen(method, catch, js_name = put)]
-    fn put_key(
-        this: &EdgeCache,
-        key: &str,
-        response: &web_sys::Response,
-    ) -> Result<js_sys::Promise, JsValue>;
-
-    #[wasm_bindgen(method, catch, js_name = delete)]
-    fn delete_key(this: &EdgeCache, key: &str) -> Result<js_sys::Promise, JsValue>;
-}
-
-/// `caches.default`.
-fn edge_cache() -> Result<EdgeCache, JsValue> {
-    let caches = js_sys::Reflect::get(&js_sys::global(), &"caches".into())?;
-    js_sys::Reflect::get(&caches, &"default".into()).map(JsCast::unchecked_into)
-}
-
-/// Runs one Cache API call to its end through `runtime::settled` (on the request path: a
-/// request torn down meanwhile is let go of).
-async fn settle(
-    call: impl FnOnce(&EdgeCache) -> Result<js_sys::Promise, JsValue>,
-) -> Result<(), worker::Error> {
-    let promise = call(&edge_cache()?)?;
-    crate::runtime::settled(promise).await?;
-    Ok(())
-}
-
-/// The cached response under `key`, read with the runtime's own `caches.default.match` and
-/// awaited through `runtime::settled` (the worker crate's `Cache::get` and `Response::bytes`
-/// await through `JsFuture` and read the body chunk by chunk: on a cache hit, the two lookups
-/// this route makes are most of its own work). `None` on a miss or any failure (logged).
-async fn matched(key: &str, what: &str) -> Option<web_sys::Response> {
-    let failed = |e: &JsValue| {
-        log_failure(what, &worker::Error::from(e.clone()));
-    };
-    let promise = edge_cache()
-        .and_then(|cache| cache.match_key(key))
-        .map_err(|e| failed(&e))
-        .ok()?;
-    let found = crate::runtime::settled(promise)
+/// The response stored under `key`, or `None` on a miss or any failure (logged).
+async fn matched(key: &str, what: &str) -> Option<Stored> {
+    cache::lookup(key)
         .await
-        .map_err(|e| failed(&e))
-        .ok()?;
-    found.dyn_into::<web_sys::Response>().ok()
+        .map_err(|e| log_failure(what, &e))
+        .ok()
+        .flatten()
 }
 
 /// A cache hit: the stored representation's headers (its `body` is left empty: a hit is never
@@ -114,7 +68,7 @@ async fn matched(key: &str, what: &str) -> Option<web_sys::Response> {
 /// never read into wasm.
 pub struct Hit {
     pub rep: Representation,
-    pub body: web_sys::ReadableStream,
+    pub body: ResponseBody,
 }
 
 /// The stored response for `key`, or `None` on a miss (or any cache failure).
@@ -134,30 +88,27 @@ pub enum Product {
 /// or a mark that does not parse). A mark is told apart by having no `ETag`.
 pub async fn product(key: &str) -> Option<Product> {
     let response = matched(key, "product lookup").await?;
-    if response.headers().has("ETag").unwrap_or(false) {
+    if response.header("ETag").is_some() {
         return hit(response).map(Product::Page);
     }
-    let text = crate::runtime::settled(response.text().ok()?).await.ok()?;
-    Mirror::parse(&text.as_string()?).map(Product::Mark)
+    Mirror::parse(&response.text().await?).map(Product::Mark)
 }
 
 /// A stored 200's representation and body stream.
-fn hit(response: web_sys::Response) -> Option<Hit> {
+fn hit(response: Stored) -> Option<Hit> {
     if response.status() != 200 {
         return None;
     }
-    let headers = response.headers();
-    let header = |name: &str| headers.get(name).ok().flatten();
     let (etag, last_modified, date, cache_control) = (
-        header("ETag"),
-        header("Last-Modified"),
-        header("Date"),
-        header("Cache-Control"),
+        response.header("ETag"),
+        response.header("Last-Modified"),
+        response.header("Date"),
+        response.header("Cache-Control"),
     );
     let rep = Representation::from_stored(Vec::new(), etag, last_modified, date, cache_control)?;
     Some(Hit {
         rep,
-        body: response.body()?,
+        body: response.into_body(),
     })
 }
 
@@ -199,7 +150,7 @@ fn put_later(ctx: &Context, key: String, response: Response, what: &'static str)
 
 /// Removes the entry under `key`, if any.
 pub async fn forget(key: &str) {
-    if let Err(e) = settle(|cache| cache.delete_key(key)).await {
+    if let Err(e) = cache::delete(key).await {
         log_failure("delete", &e);
     }
 }
@@ -222,8 +173,7 @@ fn mirror_response(mirror: &Mirror, policy: CachePolicy) -> Response {
 /// (no D1 read, no store).
 pub async fn mirrored(key: &str) -> Option<Mirror> {
     let response = matched(key, "mirror lookup").await?;
-    let text = crate::runtime::settled(response.text().ok()?).await.ok()?;
-    Mirror::parse(&text.as_string()?)
+    Mirror::parse(&response.text().await?)
 }
 
 /// Stores a mirror read from D1 after the response (`waitUntil`). Reads only: a write must
@@ -236,8 +186,7 @@ pub fn mirror_later(ctx: &Context, key: String, mirror: &Mirror, policy: CachePo
 /// D1, before the write is answered. If that fails the key is deleted, so the next read asks
 /// D1.
 pub async fn publish(key: &str, mirror: &Mirror, policy: CachePolicy) {
-    let response: web_sys::Response = mirror_response(mirror, policy).into();
-    if let Err(e) = settle(|cache| cache.put_key(key, &response)).await {
+    if let Err(e) = cache::put(key, mirror_response(mirror, policy)).await {
         log_failure("mirror publish", &e);
         forget(key).await;
     }

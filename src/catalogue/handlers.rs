@@ -3,7 +3,7 @@
 //!
 //! Thin glue: parse the request into pure values (`listing.rs`, `write.rs`, `caching.rs`),
 //! ask the edge cache (`edge_cache.rs`) and D1 (`store.rs`), and answer. Where the platform
-//! provides Workers Cache (`workers_cache.rs`), reads skip the edge cache, read D1 at the
+//! provides Workers Cache (`platform/workers_cache.rs`), reads skip the edge cache, read D1 at the
 //! primary and carry `Cache-Tag`; writes purge the tags of what they changed. Reads never look at
 //! `Authorization`: the catalogue is the same for everyone, so a request with a bearer token
 //! is served the same public entry. Validation happens before any storage is touched, so a
@@ -100,7 +100,7 @@ fn product_path(sku: &Sku) -> String {
 /// What a 200 carries: the bytes just generated, or a cache hit's stored body as a stream.
 enum Payload {
     Bytes(Vec<u8>),
-    Stream(web_sys::ReadableStream),
+    Stream(worker::ResponseBody),
 }
 
 /// `Cache-Status`, and on a hit the stored representation's `Age` (RFC 9111 §4: a cache that
@@ -169,8 +169,8 @@ fn respond_tagged(
     match freshness {
         Freshness::NotModified => {
             // A 304 carries no body: a cached body stream is cancelled, not left unread.
-            if let Payload::Stream(stream) = &payload {
-                crate::http::discard(stream);
+            if let Payload::Stream(body) = &payload {
+                crate::http::discard_body(body);
             }
             for (name, value) in rep.not_modified_headers() {
                 let _ = headers.set(name, &value);
@@ -189,7 +189,7 @@ fn respond_tagged(
             let builder = Response::builder().with_status(200).with_headers(headers);
             match payload {
                 Payload::Bytes(bytes) => builder.fixed(bytes),
-                Payload::Stream(stream) => builder.stream(stream),
+                Payload::Stream(body) => builder.body(body),
             }
         }
     }

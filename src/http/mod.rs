@@ -276,9 +276,7 @@ impl Cx {
             // HEAD carries the headers of GET and no body. A streamed body (a cached product
             // or listing) is cancelled rather than left for the runtime to free with the
             // request.
-            if let worker::ResponseBody::Stream(stream) = response.body() {
-                discard(stream);
-            }
+            discard_body(response.body());
             let headers = response.headers().clone();
             response = Response::builder()
                 .with_status(status)
@@ -367,7 +365,7 @@ async fn drain(reader: &BodyReader, mut total: usize) {
     }
 }
 
-pub use crate::platform::body::discard;
+pub use crate::platform::body::{discard, discard_body};
 
 /// A request URL split into origin, path and query, without a full URL parse (the runtime
 /// hands the worker absolute, normalised URLs). Pure.

@@ -74,6 +74,13 @@ pub fn discard(stream: &web_sys::ReadableStream) {
     discard_stream(stream);
 }
 
+/// [`discard`] for a response body that may be a stream (nothing to do otherwise).
+pub fn discard_body(body: &worker::ResponseBody) {
+    if let worker::ResponseBody::Stream(stream) = body {
+        discard(stream);
+    }
+}
+
 #[wasm_bindgen::prelude::wasm_bindgen(
     inline_js = "export function discard_stream(s) { try { s.cancel().catch(() => {}); } catch {} }"
 )]

@@ -13,13 +13,14 @@
 //! - [`text`]: JS strings into Rust `String`s in one native encode.
 //! - One small adapter per binding, each saying in its docs why it bypasses the `worker`
 //!   crate where it does: [`request`] (the request, its headers, `randomUUID`), [`body`] (body
-//!   streams), [`clock`], [`console`], [`kv`], [`d1`] (statements, batches, sessions),
+//!   streams), [`cache`] (the Cache API), [`clock`], [`console`], [`kv`], [`d1`] (statements, batches, sessions),
 //!   [`durable`] (the Durable Object stub), [`ratelimit`], [`workers_cache`] (`ctx.cache`),
 //!   [`assets`] (the `ASSETS` fetcher), [`crypto`] (WebCrypto), [`fetch`] (abort signals of
 //!   outbound fetches), [`queue`] (message bodies) and [`timer`].
 
 pub mod assets;
 pub mod body;
+pub mod cache;
 pub mod clock;
 pub mod console;
 #[cfg(target_arch = "wasm32")]
