@@ -600,7 +600,7 @@ fn test_delay(cx: &Cx, config: &Config) -> Result<Option<TestDelay>, ApiError> {
 
 /// Waits on a JavaScript timer (the worker's only way to sleep), through `runtime::settled`: a
 /// request torn down while it waits is let go of.
-async fn sleep(ms: u64) {
+pub(crate) async fn sleep(ms: u64) {
     #[allow(clippy::cast_precision_loss)] // at most MAX_TEST_DELAY_MS
     let _ = crate::runtime::settled(timer(ms as f64)).await;
 }
