@@ -54,37 +54,34 @@ pub trait OrderStore {
         order: &NewOrder<'_>,
     ) -> Result<(Option<Bookmark>, Revised), CommitFailure>;
 
-    /// Whether the user already has an order of this cart state.
-    async fn cart_checked_out(
-        &self,
-        user_key: &str,
-        cart_id: &str,
-        cart_version: u64,
-    ) -> Result<bool, ApiError>;
+    /// Whether the user of `order` already has an order of its cart state (cart id and
+    /// version), under any id.
+    async fn cart_checked_out(&self, order: &NewOrder<'_>) -> Result<bool, ApiError>;
+}
+
+/// One attempt's claim of an idempotency record: what the claim decides with, and what its
+/// completion or release names (both are conditional on `attempt`).
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub key: &'a RecordKey,
+    pub fingerprint: &'a Fingerprint,
+    /// This attempt's random token.
+    pub attempt: &'a str,
+    /// When the claim is made: the lease counts from it.
+    pub now: UnixMillis,
+    pub policy: Policy,
 }
 
 /// Idempotency records (semantics.md §2): claim, then complete or release.
 pub trait Records {
-    /// Claims `key` atomically and says what to do.
-    async fn claim(
-        &self,
-        key: &RecordKey,
-        fingerprint: &Fingerprint,
-        attempt: &str,
-        now: UnixMillis,
-        policy: Policy,
-    ) -> Result<NextAction, ApiError>;
+    /// Claims the record atomically and says what to do.
+    async fn claim(&self, claim: &Claim<'_>) -> Result<NextAction, ApiError>;
 
-    /// Stores the finished response of `attempt`.
-    async fn complete(
-        &self,
-        key: &RecordKey,
-        attempt: &str,
-        response: &StoredResponse,
-    ) -> Result<(), ApiError>;
+    /// Stores the finished response of the claim's attempt.
+    async fn complete(&self, claim: &Claim<'_>, response: &StoredResponse) -> Result<(), ApiError>;
 
-    /// Gives the claim of `attempt` back.
-    async fn release(&self, key: &RecordKey, attempt: &str, how: Release) -> Result<(), ApiError>;
+    /// Gives the claim back.
+    async fn release(&self, claim: &Claim<'_>, how: Release) -> Result<(), ApiError>;
 }
 
 /// What a write sets off beyond its own storage: nothing here can fail the request.

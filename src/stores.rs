@@ -15,13 +15,11 @@ use crate::catalogue::store::Revised;
 use crate::config::Config;
 use crate::d1::{Bookmark, Start};
 use crate::http::{problem::ApiError, Cx};
-use crate::idempotency::key::{Fingerprint, RecordKey};
-use crate::idempotency::machine::{NextAction, Policy, Release, StoredResponse};
+use crate::idempotency::machine::{NextAction, Release, StoredResponse};
 use crate::idempotency::store::RecordStore;
 use crate::orders::model::{EventId, Order, OrderId};
 use crate::orders::store::{CommitFailure, NewOrder};
-use crate::ports::{CartStore, Catalogue, Effects, OrderStore, Records};
-use crate::time::UnixMillis;
+use crate::ports::{CartStore, Catalogue, Claim, Effects, OrderStore, Records};
 
 /// The request's bindings, as the flows use them.
 pub struct WorkersStores<'a> {
@@ -92,13 +90,9 @@ impl OrderStore for WorkersStores<'_> {
         crate::orders::store::commit(db, order).await
     }
 
-    async fn cart_checked_out(
-        &self,
-        user_key: &str,
-        cart_id: &str,
-        cart_version: u64,
-    ) -> Result<bool, ApiError> {
-        crate::orders::store::cart_checked_out(self.db()?, user_key, cart_id, cart_version).await
+    async fn cart_checked_out(&self, order: &NewOrder<'_>) -> Result<bool, ApiError> {
+        let (user, cart, version) = (order.user_key, order.cart_id, order.cart_version);
+        crate::orders::store::cart_checked_out(self.db()?, user, cart, version).await
     }
 }
 
@@ -117,27 +111,15 @@ impl Effects for WorkersStores<'_> {
 }
 
 impl Records for RecordStore {
-    async fn claim(
-        &self,
-        key: &RecordKey,
-        fingerprint: &Fingerprint,
-        attempt: &str,
-        now: UnixMillis,
-        policy: Policy,
-    ) -> Result<NextAction, ApiError> {
-        RecordStore::claim(self, key, fingerprint, attempt, now, policy).await
+    async fn claim(&self, c: &Claim<'_>) -> Result<NextAction, ApiError> {
+        RecordStore::claim(self, c.key, c.fingerprint, c.attempt, c.now, c.policy).await
     }
 
-    async fn complete(
-        &self,
-        key: &RecordKey,
-        attempt: &str,
-        response: &StoredResponse,
-    ) -> Result<(), ApiError> {
-        RecordStore::complete(self, key, attempt, response).await
+    async fn complete(&self, c: &Claim<'_>, response: &StoredResponse) -> Result<(), ApiError> {
+        RecordStore::complete(self, c.key, c.attempt, response).await
     }
 
-    async fn release(&self, key: &RecordKey, attempt: &str, how: Release) -> Result<(), ApiError> {
-        RecordStore::release(self, key, attempt, how).await
+    async fn release(&self, c: &Claim<'_>, how: Release) -> Result<(), ApiError> {
+        RecordStore::release(self, c.key, c.attempt, how).await
     }
 }

@@ -18,7 +18,7 @@ use crate::d1::Bookmark;
 use crate::http::problem::ApiError;
 use crate::idempotency::key::{Fingerprint, RecordKey};
 use crate::idempotency::machine::{NextAction, Policy, Release, StoredResponse};
-use crate::ports::{CartStore, Catalogue, Effects, OrderStore, Records};
+use crate::ports::{CartStore, Catalogue, Claim, Effects, OrderStore, Records};
 use crate::time::UnixMillis;
 
 /// How many times a checkout re-prices after its batch was refused by a product that changed
@@ -65,16 +65,14 @@ pub async fn checkout(
     records: &impl Records,
     call: CheckoutCall<'_>,
 ) -> Result<Answer, ApiError> {
-    let (created_at, resumed) = match records
-        .claim(
-            call.record,
-            call.fingerprint,
-            call.attempt,
-            call.claimed_at,
-            call.policy,
-        )
-        .await?
-    {
+    let claim = Claim {
+        key: call.record,
+        fingerprint: call.fingerprint,
+        attempt: call.attempt,
+        now: call.claimed_at,
+        policy: call.policy,
+    };
+    let (created_at, resumed) = match records.claim(&claim).await? {
         NextAction::Start {
             created_at,
             resumed,
@@ -122,7 +120,7 @@ pub async fn checkout(
                 } else {
                     Release::Forget
                 };
-                if let Err(release_error) = records.release(call.record, call.attempt, how).await {
+                if let Err(release_error) = records.release(&claim, how).await {
                     // The lease still ends on its own; the retry then takes over.
                     log_warning("idempotency release failed", &release_error);
                 }
@@ -130,7 +128,7 @@ pub async fn checkout(
             }
         },
     };
-    if let Err(e) = records.complete(call.record, call.attempt, &stored).await {
+    if let Err(e) = records.complete(&claim, &stored).await {
         // The order stands. The record stays in progress until its lease ends; a retry then
         // takes over, finds this order by its derived id and completes the record.
         log_warning("idempotency completion failed", &e);
@@ -246,10 +244,7 @@ impl Checkout<'_> {
                         return Ok((order, None));
                     }
                     // Another checkout (another key) already bought this cart state.
-                    if stores
-                        .cart_checked_out(self.user_key, &cart_id, cart.version())
-                        .await?
-                    {
+                    if stores.cart_checked_out(&new).await? {
                         return Err(Refusal::CartChanged.into());
                     }
                     let skus: Vec<_> = plan.lines.iter().map(|l| l.sku.clone()).collect();

@@ -31,7 +31,7 @@ use edgecart::idempotency::machine::{
 use edgecart::orders::flow::{Answer, CheckoutCall};
 use edgecart::orders::model::{CheckoutRequest, EventId, Order, OrderId};
 use edgecart::orders::store::{CommitFailure, NewOrder};
-use edgecart::ports::{CartStore, Catalogue, Effects, OrderStore, Records};
+use edgecart::ports::{CartStore, Catalogue, Claim, Effects, OrderStore, Records};
 use edgecart::time::UnixMillis;
 
 /// 2026-12-01T00:00:00Z.
@@ -493,67 +493,54 @@ impl OrderStore for TestApp {
         }
     }
 
-    async fn cart_checked_out(
-        &self,
-        user_key: &str,
-        cart_id: &str,
-        cart_version: u64,
-    ) -> Result<bool, ApiError> {
+    async fn cart_checked_out(&self, order: &NewOrder<'_>) -> Result<bool, ApiError> {
         self.gate(Op::CartCheckedOut).await?;
         Ok(self.orders.borrow().iter().any(|o| {
-            o.user_key == user_key && o.cart_id == cart_id && o.order.cart_version == cart_version
+            o.user_key == order.user_key
+                && o.cart_id == order.cart_id
+                && o.order.cart_version == order.cart_version
         }))
     }
 }
 
 impl Records for TestApp {
-    async fn claim(
-        &self,
-        key: &RecordKey,
-        fingerprint: &Fingerprint,
-        attempt: &str,
-        now: UnixMillis,
-        policy: Policy,
-    ) -> Result<NextAction, ApiError> {
+    async fn claim(&self, c: &Claim<'_>) -> Result<NextAction, ApiError> {
         self.gate(Op::Claim).await?;
         let mut records = self.records.borrow_mut();
-        let (action, write) = claim(records.get(key.as_str()), fingerprint, attempt, now, policy);
+        let key = c.key.as_str();
+        let (action, write) = claim(records.get(key), c.fingerprint, c.attempt, c.now, c.policy);
         if let Some(record) = write {
-            records.insert(key.as_str().to_owned(), record);
+            records.insert(key.to_owned(), record);
         }
         Ok(action)
     }
 
-    async fn complete(
-        &self,
-        key: &RecordKey,
-        attempt: &str,
-        response: &StoredResponse,
-    ) -> Result<(), ApiError> {
+    async fn complete(&self, c: &Claim<'_>, response: &StoredResponse) -> Result<(), ApiError> {
         self.gate(Op::Complete).await?;
-        if let Some(r) = self.records.borrow_mut().get_mut(key.as_str()) {
-            if r.attempt == attempt && matches!(r.state, RecordState::InProgress { .. }) {
+        if let Some(r) = self.records.borrow_mut().get_mut(c.key.as_str()) {
+            if r.attempt == c.attempt && matches!(r.state, RecordState::InProgress { .. }) {
                 r.state = RecordState::Completed(response.clone());
             }
         }
         Ok(())
     }
 
-    async fn release(&self, key: &RecordKey, attempt: &str, how: Release) -> Result<(), ApiError> {
+    async fn release(&self, c: &Claim<'_>, how: Release) -> Result<(), ApiError> {
         self.gate(Op::Release).await?;
         let mut records = self.records.borrow_mut();
-        let holds = records.get(key.as_str()).is_some_and(|r| {
-            r.attempt == attempt && matches!(r.state, RecordState::InProgress { .. })
+        let key = c.key.as_str();
+        let holds = records.get(key).is_some_and(|r| {
+            r.attempt == c.attempt && matches!(r.state, RecordState::InProgress { .. })
         });
         if !holds {
             return Ok(());
         }
         match how {
             Release::Forget => {
-                records.remove(key.as_str());
+                records.remove(key);
             }
             Release::Unlock => {
-                if let Some(r) = records.get_mut(key.as_str()) {
+                if let Some(r) = records.get_mut(key) {
                     r.state = RecordState::InProgress {
                         locked_until: UnixMillis(0),
                     };
