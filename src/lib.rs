@@ -15,6 +15,8 @@
 //! - [`catalogue`]: products in D1, served from the edge cache.
 //! - [`cart`]: carts in Workers KV.
 //! - [`orders`]: idempotent checkout into D1.
+//! - [`ports`]: the storage the cart and checkout flows need, as narrow traits; [`stores`]:
+//!   their Workers adapters.
 //! - [`idempotency`]: idempotency records; the `IdempotencyStore` Durable Object.
 //! - [`limits`]: edgecart's own rate limits (the Workers Rate Limiting binding).
 //! - [`cors`], [`openapi`], [`problems`]: CORS, the OpenAPI document, problem explanations.
@@ -40,7 +42,9 @@ pub mod limits;
 pub mod openapi;
 pub mod orders;
 pub mod platform;
+pub mod ports;
 pub mod problems;
+pub mod stores;
 pub mod time;
 
 pub use idempotency::durable::IdempotencyStore;

@@ -1,4 +1,5 @@
-//! The HTTP edge of the cart routes: authenticate, parse, decide (pure), store, answer.
+//! The HTTP edge of the cart routes: authenticate, parse, run the flow ([`super::flow`]),
+//! answer.
 //!
 //! Every route answers 200 with the whole priced cart, `ETag: "<version>"` and
 //! `Cache-Control: private, no-store`. The user is only ever the verified identity: nothing
@@ -8,12 +9,13 @@
 
 use worker::Response;
 
-use super::model::{price, Cart, CartId, Change, Outcome, Requested};
-use super::store;
+use super::flow::{self, MergeRequest, Write, WriteRequest};
+use super::model::Requested;
 use crate::auth::{authenticate, Identity};
-use crate::catalogue::model::{Product, Sku, SkuError};
-use crate::http::precondition::{etag, evaluate, IfMatch, Precondition};
+use crate::catalogue::model::{Sku, SkuError};
+use crate::http::precondition::{etag, IfMatch};
 use crate::http::{self, problem::ApiError, Cx, PRIVATE_NO_STORE};
+use crate::stores::WorkersStores;
 
 /// `GET /cart` (and `HEAD`).
 ///
@@ -21,8 +23,9 @@ use crate::http::{self, problem::ApiError, Cx, PRIVATE_NO_STORE};
 /// 401, 429/503 from storage.
 pub async fn get(cx: &mut Cx) -> Result<Response, ApiError> {
     let identity = authenticate(cx).await?;
-    let (cart, priced) =
-        store::load_priced_near(&cx.env, &identity.user_key(), cx.read_start()).await?;
+    let config = cx.shared_config()?;
+    let stores = WorkersStores::new(cx, &config);
+    let (cart, priced) = flow::read(&stores, &identity.user_key(), cx.read_start()).await?;
     respond(&cart, &priced)
 }
 
@@ -83,39 +86,31 @@ pub async fn merge(cx: &mut Cx) -> Result<Response, ApiError> {
     let guest_token = parse_merge_body(&body)?;
     let guest = crate::auth::verify_guest_token(cx, &guest_token).await?;
     let if_match = if_match(cx)?;
-    let ttl = cx.config()?.cart_ttl_seconds;
-    let user_key = identity.user_key();
-    let guest_key = guest.user_key();
-    let current = store::load(&cx.env, &user_key).await?;
-    if let Precondition::Fails = evaluate(if_match.as_ref(), current.version()) {
-        return Err(ApiError::PreconditionFailed);
-    }
-    let guest_cart = store::load(&cx.env, &guest_key).await?;
-    let merged = current.merge(&guest_cart, cx.now)?;
-    let cart = match merged.outcome {
-        Outcome::Unchanged => current,
-        Outcome::Changed(next) => {
-            let next = next.identified(fresh_cart_id()?);
-            store::save(&cx.env, &user_key, &next, ttl).await?;
-            next
-        }
-    };
-    if !guest_cart.is_empty() {
-        let emptied = guest_cart.emptied(cx.now)?;
-        store::save(&cx.env, &guest_key, &emptied, ttl).await?;
-    }
-    let start = cx.read_start().at_least(cart.bookmark());
-    let products = store::products_near(&cx.env, &cart.skus(), &start).await?;
-    let priced = price(&cart, &products);
+    let config = cx.shared_config()?;
+    let stores = WorkersStores::new(cx, &config);
+    let (user_key, guest_key) = (identity.user_key(), guest.user_key());
+    let merged = flow::merge(
+        &stores,
+        MergeRequest {
+            user_key: &user_key,
+            guest_key: &guest_key,
+            if_match,
+            start: cx.read_start(),
+            now: cx.now,
+        },
+    )
+    .await?;
     let mut response = http::json(
         200,
         &MergeAnswer {
-            cart: &priced,
+            cart: &merged.priced,
             merge: &merged.report,
         },
         PRIVATE_NO_STORE,
     )?;
-    let _ = response.headers_mut().set("ETag", &etag(cart.version()));
+    let _ = response
+        .headers_mut()
+        .set("ETag", &etag(merged.cart.version()));
     Ok(response)
 }
 
@@ -162,12 +157,6 @@ async fn authenticate_writer(cx: &mut Cx) -> Result<Identity, ApiError> {
     Ok(identity)
 }
 
-/// A parsed cart write, before it meets the stored cart.
-enum Write {
-    Line(Sku, Requested),
-    Clear,
-}
-
 fn parse_sku(text: &str) -> Result<Sku, ApiError> {
     Sku::parse(text).map_err(|e| {
         ApiError::BadRequest(
@@ -183,55 +172,24 @@ fn parse_sku(text: &str) -> Result<Sku, ApiError> {
     })
 }
 
-/// Load, check `If-Match`, apply, store if changed, answer with the priced result.
+/// Checks `If-Match`'s syntax, then runs the write ([`flow::write`]) and answers.
 async fn write(cx: &mut Cx, identity: &Identity, write: Write) -> Result<Response, ApiError> {
     let if_match = if_match(cx)?;
-    let ttl = cx.config()?.cart_ttl_seconds;
+    let config = cx.shared_config()?;
+    let stores = WorkersStores::new(cx, &config);
     let user_key = identity.user_key();
-    let current = store::load(&cx.env, &user_key).await?;
-    match evaluate(if_match.as_ref(), current.version()) {
-        Precondition::Holds => {}
-        Precondition::Fails => return Err(ApiError::PreconditionFailed),
-    }
-    // One catalogue query serves both the decision and the pricing of the answer.
-    let mut skus = current.skus();
-    if let Write::Line(sku, Requested::Set(_)) = &write {
-        skus.push(sku.clone());
-    }
-    // From a replica near the user: a price or stock a few moments old is safe to show and
-    // to check a quantity against, because checkout prices everything again on the primary.
-    let start = cx.read_start().at_least(current.bookmark());
-    let products = store::products_near(&cx.env, &skus, &start).await?;
-    let change = match &write {
-        Write::Line(sku, Requested::Set(quantity)) => Change::Set {
-            sku,
-            quantity: *quantity,
-            product: find(&products, sku),
-        },
-        Write::Line(sku, Requested::Remove) => Change::Remove { sku },
-        Write::Clear => Change::Clear,
+    let request = WriteRequest {
+        user_key: &user_key,
+        if_match,
+        write,
+        start: cx.read_start(),
+        now: cx.now,
     };
-    let cart = match current.apply(change, cx.now)? {
-        Outcome::Unchanged => current,
-        Outcome::Changed(next) => {
-            let next = next.identified(fresh_cart_id()?);
-            store::save(&cx.env, &user_key, &next, ttl).await?;
-            next
-        }
-    };
-    respond(&cart, &price(&cart, &products))
+    let (cart, priced) = flow::write(&stores, request).await?;
+    respond(&cart, &priced)
 }
 
-/// A new cart's id: 128 random bits.
-fn fresh_cart_id() -> Result<CartId, ApiError> {
-    CartId::parse(&http::random_id()).map_err(ApiError::Internal)
-}
-
-fn find<'a>(products: &'a [Product], sku: &Sku) -> Option<&'a Product> {
-    products.iter().find(|p| &p.sku == sku)
-}
-
-fn respond(cart: &Cart, priced: &super::PricedCart) -> Result<Response, ApiError> {
+fn respond(cart: &super::Cart, priced: &super::PricedCart) -> Result<Response, ApiError> {
     let mut response = http::json(200, priced, PRIVATE_NO_STORE)?;
     let _ = response.headers_mut().set("ETag", &etag(cart.version()));
     Ok(response)

@@ -5,12 +5,14 @@
 //!   [`model::PricedCart`].
 //! - [`problem`]: how the model's refusals ([`model::CartError`]) become API errors.
 //! - [`store`]: the KV adapter, whose header states what KV's consistency guarantees.
+//! - [`flow`]: reads, writes and the merge over the storage traits ([`crate::ports`]).
 //! - [`handlers`]: the HTTP edge of `GET /cart`, `PUT`/`DELETE /cart/items/{sku}` and
 //!   `DELETE /cart`.
 //!
-//! Checkout uses [`store::load_priced`], then stores [`model::Cart::emptied`] with
-//! [`store::save`].
+//! Checkout ([`crate::orders::flow`]) loads and prices the cart through the same traits, then
+//! stores [`model::Cart::emptied`].
 
+pub mod flow;
 pub mod handlers;
 pub mod model;
 pub mod problem;

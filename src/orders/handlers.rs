@@ -1,35 +1,26 @@
 //! HTTP handlers of the order routes (edge).
 //!
-//! `POST /orders` is the checkout, wrapped in an idempotency claim (semantics.md §2):
-//!
-//! 1. authenticate; parse `Idempotency-Key` and the body (a refusal here stores nothing);
-//! 2. claim the record in the configured store, before any other I/O: replay, 409 in flight,
-//!    422 mismatch, or start;
-//! 3. check out: derive the order id from the record, find an order a crashed attempt already
-//!    wrote (only when resuming), else price the cart, plan, and write order + lines + stock in
-//!    one D1 batch; then empty the cart;
-//! 4. finish: a 201 or a deterministic refusal (stale cart, empty cart, out of stock) is stored
-//!    and replayed; any other failure releases the claim — forgotten when nothing was written,
-//!    unlocked (same creation time, so the same order id) when the D1 write may have happened.
+//! `POST /orders` is the checkout, wrapped in an idempotency claim (semantics.md §2): the
+//! handler authenticates and parses `Idempotency-Key` and the body (a refusal here stores
+//! nothing), then runs the flow ([`super::flow::checkout`]: claim, check out, complete or
+//! release) over the Workers stores and sends its answer.
 //!
 //! Email and shipping address are never logged: they live in types with redacted `Debug`, and
 //! no error detail here quotes them.
 
 use worker::{Headers, Response};
 
-use super::model::{
-    short_of, CheckoutRequest, EventBody, EventId, Order, OrderId, PageQuery, Refusal, Step,
-    Transition,
-};
-use super::store::{self, CommitFailure, NewOrder, Reader};
+use super::flow::CheckoutCall;
+use super::model::{CheckoutRequest, EventBody, EventId, OrderId, PageQuery, Step, Transition};
+use super::store::{self, Reader};
 use crate::auth::{authenticate, require_scope};
 use crate::config::Config;
 use crate::d1::Bookmark;
 use crate::http::{self, problem::ApiError, random_id, Cx, PRIVATE_NO_STORE};
 use crate::idempotency::key::{Fingerprint, IdempotencyKey, RecordKey};
-use crate::idempotency::machine::{NextAction, Policy, Release, StoredResponse};
+use crate::idempotency::machine::{Policy, StoredResponse};
 use crate::idempotency::store::RecordStore;
-use crate::platform::timer::sleep;
+use crate::stores::WorkersStores;
 use crate::time::UnixMillis;
 
 /// The development-only header that holds a checkout in flight for tests: `n` milliseconds
@@ -39,10 +30,6 @@ pub const TEST_DELAY_HEADER: &str = "X-Edgecart-Test-Delay-Ms";
 /// emptied and the record completed): the window a crash must not turn into a second order.
 pub const TEST_DELAY_AT_HEADER: &str = "X-Edgecart-Test-Delay-At";
 const MAX_TEST_DELAY_MS: u64 = 10_000;
-
-/// How many times a checkout re-prices after its batch was refused by a product that changed
-/// (repriced or deleted) between pricing and writing.
-const CHECKOUT_ROUNDS: usize = 3;
 
 /// `POST /orders`.
 ///
@@ -78,65 +65,24 @@ pub async fn create(cx: &mut Cx) -> Result<Response, ApiError> {
     // a key-set fetch) and the body upload came in between, and a claim stamped with the
     // arrival time could be written already expired, open to a duplicate's takeover.
     let claimed_at = UnixMillis(http::now_millis());
-    let (created_at, resumed) = match records
-        .claim(&record, &fingerprint, &attempt, claimed_at, policy)
-        .await?
-    {
-        NextAction::Start {
-            created_at,
-            resumed,
-        } => (created_at, resumed),
-        NextAction::Replay(stored) => return respond(&stored, true),
-        NextAction::InFlight { retry_after } => {
-            return Err(ApiError::RequestInFlight { retry_after })
-        }
-        NextAction::Mismatch => return Err(ApiError::IdempotencyKeyReused),
-    };
-
-    if let Some(ms) = delay.and_then(TestDelay::before_write) {
-        sleep(ms).await;
-    }
-
-    let job = Checkout {
+    let stores = WorkersStores::new(cx, &config);
+    let call = CheckoutCall {
         user_key: &user_key,
+        record: &record,
+        fingerprint: &fingerprint,
         request: &request,
-        id: OrderId::derive(&record, created_at),
-        resumed,
-        config: &config,
+        attempt: &attempt,
+        claimed_at,
+        now: cx.now,
+        policy,
+        delay_before_write: delay.and_then(TestDelay::before_write),
         delay_after_write: delay.and_then(TestDelay::after_write),
     };
-    // A resumed attempt may find the work of the one it took over: never forget its record,
-    // or a retry would start a new operation (a new order id) beside a written order.
-    let mut wrote = resumed;
-    let outcome = job.run(cx, &mut wrote).await;
-    let mut bookmark = None;
-    let stored = match outcome {
-        Ok((order, written)) => {
-            bookmark = written;
-            created(&order)?
-        }
-        Err(e) => match disposition(&e) {
-            Disposition::Store => refused(&e)?,
-            Disposition::Release => {
-                let how = if wrote {
-                    Release::Unlock
-                } else {
-                    Release::Forget
-                };
-                if let Err(release_error) = records.release(&record, &attempt, how).await {
-                    // The lease still ends on its own; the retry then takes over.
-                    log_warning("idempotency release failed", &release_error);
-                }
-                return Err(e);
-            }
-        },
-    };
-    if let Err(e) = records.complete(&record, &attempt, &stored).await {
-        // The order stands. The record stays in progress until its lease ends; a retry then
-        // takes over, finds this order by its derived id and completes the record.
-        log_warning("idempotency completion failed", &e);
+    let answer = super::flow::checkout(&stores, &records, call).await?;
+    if answer.replayed {
+        return respond(&answer.stored, true);
     }
-    with_bookmark(respond(&stored, false)?, bookmark.as_ref())
+    with_bookmark(respond(&answer.stored, false)?, answer.bookmark.as_ref())
 }
 
 /// `response` with the bookmark of the write it reports in [`http::BOOKMARK_HEADER`], for the
@@ -294,222 +240,6 @@ async fn transition(
     }
 }
 
-/// One checkout attempt, after the claim.
-struct Checkout<'a> {
-    user_key: &'a str,
-    request: &'a CheckoutRequest,
-    id: OrderId,
-    resumed: bool,
-    config: &'a Config,
-    delay_after_write: Option<u64>,
-}
-
-impl Checkout<'_> {
-    /// Places the order (or finds the one a crashed attempt placed) and empties the cart; with
-    /// the bookmark of the order's write when this attempt made it. The emptied cart keeps the
-    /// bookmark, so the next pricing of the cart shows the stock this order took.
-    /// `wrote` turns true once the D1 write may have happened.
-    async fn run(&self, cx: &Cx, wrote: &mut bool) -> Result<(Order, Option<Bookmark>), ApiError> {
-        let db = crate::catalogue::store::database(&cx.env)?;
-        if self.resumed {
-            if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
-                *wrote = true;
-                // The attempt taken over may have crashed between its commit and its send:
-                // send again (the consumer ignores a delivered event; the sweep is the
-                // backstop either way).
-                super::events::publish_after_response(
-                    &cx.ctx,
-                    &cx.env,
-                    vec![super::model::EventId::derive(
-                        &self.id,
-                        super::model::EventType::Confirmed,
-                    )],
-                );
-                self.empty_cart_if_unchanged(cx, order.cart_version)
-                    .await
-                    .map_err(after_write)?;
-                return Ok((order, None));
-            }
-        }
-        for _ in 0..CHECKOUT_ROUNDS {
-            let (cart, priced) = crate::cart::store::load_priced(&cx.env, self.user_key).await?;
-            let plan = super::model::plan(self.request.cart_version, &priced).and_then(|plan| {
-                super::model::confirm_total(plan, self.request.expected_total_minor)
-            });
-            let plan = match plan {
-                Ok(plan) => plan,
-                Err(refusal) => {
-                    // A takeover of an attempt that was slow, not dead, may find the cart
-                    // already emptied by that attempt's commit: its order is the answer.
-                    if self.resumed {
-                        if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
-                            *wrote = true;
-                            return Ok((order, None));
-                        }
-                    }
-                    return Err(refusal.into());
-                }
-            };
-            let cart_id = cart.checkout_identity();
-            let new = NewOrder {
-                id: &self.id,
-                user_key: self.user_key,
-                plan: &plan,
-                cart_version: cart.version(),
-                cart_id: &cart_id,
-                email: self.request.email.as_ref(),
-                shipping_address: self.request.shipping_address.as_ref(),
-                created_at: cx.now,
-            };
-            *wrote = true;
-            match store::commit(&db, &new).await {
-                Ok((bookmark, revised)) => {
-                    // This location's cached pages of the products whose band the order
-                    // moved show it from the next read; the others stay cached.
-                    let policy = crate::catalogue::caching::CachePolicy::from_config(self.config);
-                    crate::catalogue::handlers::stock_changed(cx, policy, &revised).await;
-                    super::events::publish_after_response(&cx.ctx, &cx.env, vec![new.event().0]);
-                    if let Some(ms) = self.delay_after_write {
-                        sleep(ms).await;
-                    }
-                    let emptied = cart
-                        .emptied(cx.now)
-                        .map_err(|e| after_write(e.into()))?
-                        .with_bookmark(bookmark.clone());
-                    crate::cart::store::save(
-                        &cx.env,
-                        self.user_key,
-                        &emptied,
-                        self.config.cart_ttl_seconds,
-                    )
-                    .await
-                    .map_err(after_write)?;
-                    return Ok((new.to_order(), bookmark));
-                }
-                Err(CommitFailure::Unavailable(what)) => {
-                    return Err(ApiError::Unavailable {
-                        retry_after: 1,
-                        what: format!("d1 checkout batch: {what}"),
-                    })
-                }
-                Err(CommitFailure::Refused(_)) => {
-                    // Nothing was written. Was it a racing attempt of this same checkout, a
-                    // shortage, or a product that changed under us (then price again)?
-                    *wrote = self.resumed;
-                    if let Some(order) = store::find(&db, self.user_key, &self.id).await? {
-                        *wrote = true;
-                        self.empty_cart_if_unchanged(cx, order.cart_version)
-                            .await
-                            .map_err(after_write)?;
-                        return Ok((order, None));
-                    }
-                    // Another checkout (another key) already bought this cart state.
-                    if store::cart_checked_out(&db, self.user_key, &cart_id, cart.version()).await?
-                    {
-                        return Err(Refusal::CartChanged.into());
-                    }
-                    let skus: Vec<_> = plan.lines.iter().map(|l| l.sku.clone()).collect();
-                    let products = crate::catalogue::store::find_many(&db, &skus).await?;
-                    if let Some(sku) = short_of(&plan.lines, &products) {
-                        return Err(Refusal::OutOfStock(sku).into());
-                    }
-                }
-            }
-        }
-        Err(ApiError::Unavailable {
-            retry_after: 1,
-            what: "checkout kept racing catalogue changes".into(),
-        })
-    }
-
-    /// A resumed checkout empties the cart only if it still is the cart that was bought.
-    async fn empty_cart_if_unchanged(&self, cx: &Cx, bought: u64) -> Result<(), ApiError> {
-        let cart = crate::cart::store::load(&cx.env, self.user_key).await?;
-        if cart.version() == bought {
-            let emptied = cart.emptied(cx.now)?;
-            crate::cart::store::save(
-                &cx.env,
-                self.user_key,
-                &emptied,
-                self.config.cart_ttl_seconds,
-            )
-            .await?;
-        }
-        Ok(())
-    }
-}
-
-/// What becomes of a failed checkout's claim.
-enum Disposition {
-    /// A deterministic answer to this request: stored and replayed.
-    Store,
-    /// Transient or unexpected: the claim is released so a retry runs again.
-    Release,
-}
-
-fn disposition(e: &ApiError) -> Disposition {
-    match e {
-        ApiError::CartChanged
-        | ApiError::PriceChanged { .. }
-        | ApiError::OutOfStock { .. }
-        | ApiError::InvalidValue(_) => Disposition::Store,
-        ApiError::BadRequest(_)
-        | ApiError::MissingToken
-        | ApiError::InvalidToken { .. }
-        | ApiError::InsufficientScope { .. }
-        | ApiError::Forbidden(_)
-        | ApiError::NotFound
-        | ApiError::OrderNotCancellable
-        | ApiError::OrderNotFulfillable
-        | ApiError::MethodNotAllowed { .. }
-        | ApiError::RequestInFlight { .. }
-        | ApiError::PreconditionFailed
-        | ApiError::PayloadTooLarge
-        | ApiError::IdempotencyKeyReused
-        | ApiError::RateLimited { .. }
-        | ApiError::Limited { .. }
-        | ApiError::Unavailable { .. }
-        | ApiError::Misconfigured { .. }
-        | ApiError::Internal(_) => Disposition::Release,
-    }
-}
-
-/// An error after the order was written is never a stored refusal: the order exists, so the
-/// claim must be unlocked for a retry to finish (and answer 201), not answered with a 4xx.
-fn after_write(e: ApiError) -> ApiError {
-    match disposition(&e) {
-        Disposition::Store => {
-            ApiError::Internal(format!("after the order was written: {}", e.kind().slug()))
-        }
-        Disposition::Release => e,
-    }
-}
-
-/// The stored form of a 201.
-fn created(order: &Order) -> Result<StoredResponse, ApiError> {
-    let body = serde_json::to_string(order)
-        .map_err(|e| ApiError::Internal(format!("serialise order: {e}")))?;
-    Ok(StoredResponse {
-        status: 201,
-        content_type: "application/json".into(),
-        location: Some(format!("/orders/{}", order.id.as_str())),
-        body,
-    })
-}
-
-/// The stored form of a refusal (a 4xx problem; no development detail in 4xx bodies).
-fn refused(e: &ApiError) -> Result<StoredResponse, ApiError> {
-    let problem = e.to_response(false);
-    let body = serde_json::to_string(&problem.problem)
-        .map_err(|err| ApiError::Internal(format!("serialise problem: {err}")))?;
-    Ok(StoredResponse {
-        status: problem.status,
-        content_type: "application/problem+json".into(),
-        location: None,
-        body,
-    })
-}
-
 /// A stored response as sent: the same status, `Content-Type`, `Location` and body every time,
 /// plus `Idempotent-Replayed: true` on replays.
 fn respond(stored: &StoredResponse, replayed: bool) -> Result<Response, ApiError> {
@@ -597,12 +327,4 @@ fn test_delay(cx: &Cx, config: &Config) -> Result<Option<TestDelay>, ApiError> {
         }
     };
     Ok(Some(TestDelay { ms, at }))
-}
-
-fn log_warning(what: &str, e: &ApiError) {
-    crate::http::log_event(
-        "warn",
-        what,
-        &serde_json::json!({ "problem": e.kind().slug(), "detail": e.log_detail() }),
-    );
 }

@@ -6,6 +6,8 @@
 //!   and why each is refused ([`model::OrderError`], [`model::Refusal`]).
 //! - [`problem`]: how those refusals become API errors.
 //! - [`store`] (edge): the D1 adapter — the atomic checkout batch and the reads.
+//! - [`flow`]: the checkout over the storage traits ([`crate::ports`]): claim, check out,
+//!   complete or release.
 //! - [`handlers`] (edge): `POST /orders`, `GET /orders`, `GET /orders/{id}`,
 //!   `POST /orders/{id}/cancel` and `/fulfilment`; the checkout is wrapped in an idempotency
 //!   claim ([`crate::idempotency`]).
@@ -13,6 +15,7 @@
 
 pub mod delivery;
 pub mod events;
+pub mod flow;
 pub mod handlers;
 pub mod model;
 pub mod problem;
