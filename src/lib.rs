@@ -11,6 +11,7 @@
 //! - [`http`]: the transport edge: request context, problem+json, responders, logging.
 //! - [`health`]: liveness and readiness probes.
 //! - [`hash`]: SHA-256 and hex for ETags, storage keys and fingerprints (pure).
+//! - [`json`]: strict JSON (no duplicate member) for tokens and request bodies (pure).
 //! - [`auth`]: bearer tokens (JWT, PASETO v4.public) → a verified [`auth::Identity`].
 //! - [`catalogue`]: products in D1, served from the edge cache.
 //! - [`cart`]: carts in Workers KV.
@@ -38,6 +39,7 @@ pub mod hash;
 pub mod health;
 pub mod http;
 pub mod idempotency;
+pub mod json;
 pub mod limits;
 pub mod openapi;
 pub mod orders;

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::claims::MAX_SUB_CHARS;
-use super::json::parse_object;
 use super::signature::DevSigningKey;
+use crate::json::parse_object;
 use crate::time::UnixMillis;
 
 /// Default and largest lifetime of a development token.

@@ -10,9 +10,9 @@
 use serde_json::{Map, Value};
 
 use super::claims::{check_claims, check_dates, numeric_date, Dates, Policy, Refusal};
-use super::json::parse_object;
 use super::keys::{Alg, KeyMaterial, VerificationKey, MAX_KID_BYTES};
 use super::Identity;
+use crate::json::parse_object;
 use crate::time::UnixMillis;
 
 /// A token whose structure, header and claims passed; only the signature is left.

@@ -11,7 +11,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use blake2::digest::{consts::U33, Digest};
 use serde_json::{Map, Value};
 
-use super::json::parse_object;
+use crate::json::parse_object;
 
 /// The signature algorithms edgecart accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

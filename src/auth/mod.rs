@@ -22,7 +22,6 @@ pub mod claims;
 pub mod dev_token;
 pub mod guest;
 pub mod handlers;
-pub mod json;
 pub mod jwt;
 pub mod keys;
 pub mod paseto;

@@ -8,9 +8,9 @@
 use serde_json::Value;
 
 use super::claims::{check_claims, check_dates, rfc3339_date, Dates, Policy, Refusal};
-use super::json::parse_object;
 use super::keys::{VerificationKey, PASERK_PID};
 use super::Identity;
+use crate::json::parse_object;
 use crate::time::UnixMillis;
 
 /// The header of every v4.public token.

@@ -93,7 +93,7 @@ impl Requested {
         };
         // One number however it is written (`2`, `2.0`, `2e0`), as JSON Schema's `integer`
         // reads it; a fractional one is no quantity.
-        match crate::auth::json::whole_number(n) {
+        match crate::json::whole_number(n) {
             Some(0) => Ok(Self::Remove),
             Some(n) => u64::try_from(n)
                 .map_err(|_| CartError::QuantityOutOfRange)

@@ -430,24 +430,24 @@ impl SplitUrl {
 /// are 400, anything but an object and an object of the wrong shape are 422.
 ///
 /// The body is read strictly, by the parser token headers and claims go through
-/// ([`crate::auth::json::read_body`]): a member named twice at any depth (`"quantity"` and
+/// ([`crate::json::read_body`]): a member named twice at any depth (`"quantity"` and
 /// `"\u0071uantity"` are one name) is refused rather than one of them silently winning, and
 /// nesting is bounded.
 ///
 /// # Errors
 /// As above; the detail names the position, never echoes the body.
 pub fn parse_json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    Ok(crate::auth::json::read_body(bytes)?)
+    Ok(crate::json::read_body(bytes)?)
 }
 
-/// The `deserialize_with` helpers of request bodies ([`crate::auth::json`]), beside
+/// The `deserialize_with` helpers of request bodies ([`crate::json`]), beside
 /// [`parse_json_body`] that reads the bodies they shape.
-pub use crate::auth::json::{present, present_whole, whole, whole_number};
+pub use crate::json::{present, present_whole, whole, whole_number};
 
-impl From<crate::auth::json::BodyError> for ApiError {
+impl From<crate::json::BodyError> for ApiError {
     /// Malformed JSON is 400, JSON of the wrong kind or shape 422; the detail is the body
     /// error's explanation.
-    fn from(e: crate::auth::json::BodyError) -> Self {
+    fn from(e: crate::json::BodyError) -> Self {
         if e.is_malformed() {
             ApiError::BadRequest(e.to_string())
         } else {
@@ -533,8 +533,8 @@ pub fn unavailable(what: &str, e: &worker::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::SplitUrl;
-    use crate::auth::json::BodyError;
     use crate::http::problem::ApiError;
+    use crate::json::BodyError;
 
     #[test]
     fn malformed_json_is_a_400_and_the_wrong_kind_of_json_a_422() {

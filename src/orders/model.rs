@@ -9,10 +9,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::json::BodyError;
 use crate::cart::model::PricedCart;
 use crate::catalogue::model::{Currency, Product, Sku};
 use crate::idempotency::key::RecordKey;
+use crate::json::BodyError;
 use crate::time::UnixMillis;
 
 /// An order id: `ord_` and 32 lower-case hex digits.
@@ -166,15 +166,15 @@ impl fmt::Debug for ShippingAddress {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CheckoutBody {
-    #[serde(deserialize_with = "crate::auth::json::whole")]
+    #[serde(deserialize_with = "crate::json::whole")]
     cart_version: u64,
     /// The total the client showed the shopper; when it differs from the total computed now,
     /// 409 `/problems/price-changed`.
-    #[serde(default, deserialize_with = "crate::auth::json::present_whole")]
+    #[serde(default, deserialize_with = "crate::json::present_whole")]
     expected_total_minor: Option<i64>,
-    #[serde(default, deserialize_with = "crate::auth::json::present")]
+    #[serde(default, deserialize_with = "crate::json::present")]
     email: Option<String>,
-    #[serde(default, deserialize_with = "crate::auth::json::present")]
+    #[serde(default, deserialize_with = "crate::json::present")]
     shipping_address: Option<serde_json::Value>,
 }
 
@@ -190,13 +190,13 @@ pub struct CheckoutRequest {
 }
 
 impl CheckoutRequest {
-    /// Parses the raw body: strict JSON ([`crate::auth::json::read_body`]) of the shape
+    /// Parses the raw body: strict JSON ([`crate::json::read_body`]) of the shape
     /// above, then the email and the shipping address.
     ///
     /// # Errors
     /// [`OrderError::Body`], [`OrderError::InvalidEmail`] or [`OrderError::InvalidAddress`].
     pub fn parse(bytes: &[u8]) -> Result<Self, OrderError> {
-        let body: CheckoutBody = crate::auth::json::read_body(bytes).map_err(OrderError::Body)?;
+        let body: CheckoutBody = crate::json::read_body(bytes).map_err(OrderError::Body)?;
         Ok(Self {
             cart_version: body.cart_version,
             expected_total_minor: body.expected_total_minor,

@@ -49,9 +49,9 @@ impl From<Refusal> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::json::BodyError;
     use crate::catalogue::model::{Currency, Sku};
     use crate::http::problem::ProblemResponse;
+    use crate::json::BodyError;
 
     fn shown(e: impl Into<ApiError>) -> ProblemResponse {
         e.into().to_response(false)
