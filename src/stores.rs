@@ -4,8 +4,6 @@
 //! queue, `catalogue::handlers::stock_changed` for the caches), so the flows run on workerd
 //! exactly as the handlers ran them before: the same calls in the same order.
 
-use std::cell::OnceCell;
-
 use worker::D1Database;
 
 use crate::cart::model::Cart;
@@ -26,8 +24,6 @@ pub struct WorkersStores<'a> {
     cx: &'a Cx,
     cart_ttl_seconds: u64,
     cache: CachePolicy,
-    /// The D1 binding the order operations use, looked up once ([`OrderStore::ready`]).
-    db: OnceCell<D1Database>,
 }
 
 impl<'a> WorkersStores<'a> {
@@ -38,16 +34,13 @@ impl<'a> WorkersStores<'a> {
             cx,
             cart_ttl_seconds: config.cart_ttl_seconds,
             cache: CachePolicy::from_config(config),
-            db: OnceCell::new(),
         }
     }
 
-    fn db(&self) -> Result<&D1Database, ApiError> {
-        if let Some(db) = self.db.get() {
-            return Ok(db);
-        }
-        let db = crate::catalogue::store::database(&self.cx.env)?;
-        Ok(self.db.get_or_init(|| db))
+    /// The D1 binding of the order operations, looked up per operation: a property read of
+    /// `env`, and no per-request cell to hold it.
+    fn db(&self) -> Result<D1Database, ApiError> {
+        crate::catalogue::store::database(&self.cx.env)
     }
 }
 
@@ -77,7 +70,7 @@ impl OrderStore for WorkersStores<'_> {
     }
 
     async fn find(&self, user_key: &str, id: &OrderId) -> Result<Option<Order>, ApiError> {
-        crate::orders::store::find(self.db()?, user_key, id).await
+        crate::orders::store::find(&self.db()?, user_key, id).await
     }
 
     async fn commit(
@@ -87,12 +80,12 @@ impl OrderStore for WorkersStores<'_> {
         let db = self
             .db()
             .map_err(|e| CommitFailure::Unavailable(e.log_detail().unwrap_or_default()))?;
-        crate::orders::store::commit(db, order).await
+        crate::orders::store::commit(&db, order).await
     }
 
     async fn cart_checked_out(&self, order: &NewOrder<'_>) -> Result<bool, ApiError> {
         let (user, cart, version) = (order.user_key, order.cart_id, order.cart_version);
-        crate::orders::store::cart_checked_out(self.db()?, user, cart, version).await
+        crate::orders::store::cart_checked_out(&self.db()?, user, cart, version).await
     }
 }
 
