@@ -38,7 +38,7 @@
 
 use worker::Env;
 
-use super::model::{price, Cart, PricedCart};
+use super::model::Cart;
 use crate::catalogue::model::{Product, Sku};
 use crate::d1::Start;
 use crate::http::problem::ApiError;
@@ -210,34 +210,6 @@ pub async fn products_near(
         crate::catalogue::store::find_many(&handle, skus).await
     })
     .await
-}
-
-/// The user's cart and the same cart priced from the catalogue on the primary now (checkout).
-///
-/// # Errors
-/// As [`load`] and [`products`].
-pub async fn load_priced(env: &Env, user_key: &str) -> Result<(Cart, PricedCart), ApiError> {
-    let cart = load(env, user_key).await?;
-    let found = products(env, &cart.skus()).await?;
-    let priced = price(&cart, &found);
-    Ok((cart, priced))
-}
-
-/// The user's cart priced as [`products_near`] reads the catalogue, from `start` but no older
-/// than the cart's bookmark (`GET /cart`).
-///
-/// # Errors
-/// As [`load`] and [`products_near`].
-pub async fn load_priced_near(
-    env: &Env,
-    user_key: &str,
-    start: Start,
-) -> Result<(Cart, PricedCart), ApiError> {
-    let cart = load(env, user_key).await?;
-    let start = start.at_least(cart.bookmark());
-    let found = products_near(env, &cart.skus(), &start).await?;
-    let priced = price(&cart, &found);
-    Ok((cart, priced))
 }
 
 #[cfg(test)]
