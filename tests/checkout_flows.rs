@@ -12,6 +12,7 @@
 mod common;
 
 use common::{bookmark, order_id, product, sku, Fault, Op, TestApp, POLICY, T0};
+use edgecart::d1::Start;
 use edgecart::http::problem::ApiError;
 use edgecart::idempotency::machine::{RecordState, StoredResponse};
 use edgecart::orders::model::{EventId, EventType};
@@ -317,6 +318,7 @@ fn a_stale_cart_version_is_a_stored_409_cart_changed() {
         .unwrap();
     assert_eq!(answer.stored.status, 409);
     assert_eq!(problem_type(&answer.stored), "/problems/cart-changed");
+    assert_eq!(completed(&app, KEY), answer.stored);
     assert!(app.orders_of(ALICE).is_empty());
     assert_eq!(app.calls(Op::Commit), 0);
 }
@@ -346,4 +348,62 @@ fn an_empty_cart_is_a_stored_422() {
     assert_eq!(answer.stored.status, 422);
     assert_eq!(completed(&app, KEY), answer.stored);
     assert!(app.orders_of(ALICE).is_empty());
+}
+
+#[test]
+fn the_lease_counts_from_the_claim_not_from_the_arrival_of_the_request() {
+    let app = shop();
+    app.inject(Fault::Hang(Op::Commit, 1));
+    // The request arrived at T0; authentication and the upload took 20 s before the claim.
+    let claimed_at = T0.plus_seconds(20);
+    assert!(app
+        .checkout_claimed_at(ALICE, KEY, &body(), claimed_at)
+        .is_none());
+    assert_eq!(
+        in_progress(&app, KEY),
+        claimed_at.plus_seconds(POLICY.lease_seconds)
+    );
+    // Past a lease counted from the arrival, inside the claim's: still the first attempt's.
+    past_the_lease(&app);
+    assert!(matches!(
+        app.checkout_done(ALICE, KEY, &body()),
+        Err(ApiError::RequestInFlight { .. })
+    ));
+    assert!(app.orders_of(ALICE).is_empty());
+}
+
+#[test]
+fn a_resume_leaves_alone_a_cart_the_shopper_changed_after_the_crash() {
+    let app = shop();
+    app.inject(Fault::CrashAfterCommit(1));
+    assert!(app.checkout(ALICE, KEY, &body()).is_none());
+    // The order is written; the shopper, not knowing, changes the cart (version 3).
+    app.set_item(ALICE, "mug", 1, None).unwrap();
+    assert_eq!(app.cart(ALICE).version(), 3);
+
+    past_the_lease(&app);
+    let answer = app.checkout_done(ALICE, KEY, &body()).unwrap();
+    assert_eq!(answer.stored.status, 201);
+    assert_eq!(app.calls(Op::Commit), 1);
+    assert_eq!(app.orders_of(ALICE).len(), 1);
+    // The order was of version 2: version 3 is not emptied under the shopper.
+    let cart = app.cart(ALICE);
+    assert_eq!(cart.version(), 3);
+    assert!(!cart.is_empty());
+}
+
+#[test]
+fn cart_reads_after_a_checkout_start_from_the_orders_bookmark() {
+    let app = shop();
+    app.checkout_done(ALICE, KEY, &body()).unwrap();
+    app.near_starts.borrow_mut().clear();
+
+    // A read of the emptied cart prices nothing; a write and a read of a refilled one price
+    // from a replica at least as new as the order (its stock taken).
+    app.set_item(ALICE, "tea", 1, None).unwrap();
+    app.read(ALICE).unwrap();
+    assert_eq!(
+        *app.near_starts.borrow(),
+        [Start::After(bookmark()), Start::After(bookmark())]
+    );
 }

@@ -88,6 +88,8 @@ pub struct TestApp {
     pub records: RefCell<HashMap<String, Record>>,
     pub published: RefCell<Vec<EventId>>,
     pub stock_changes: RefCell<Vec<Revised>>,
+    /// Where each [`Catalogue::products_near`] read started, in call order.
+    pub near_starts: RefCell<Vec<Start>>,
     generation: Cell<u64>,
     faults: RefCell<Vec<Fault>>,
     calls: RefCell<HashMap<Op, usize>>,
@@ -163,6 +165,7 @@ impl TestApp {
             records: RefCell::default(),
             published: RefCell::default(),
             stock_changes: RefCell::default(),
+            near_starts: RefCell::default(),
             generation: Cell::new(1),
             faults: RefCell::default(),
             calls: RefCell::default(),
@@ -318,6 +321,18 @@ impl TestApp {
         key: &str,
         body: &serde_json::Value,
     ) -> Option<Result<Answer, ApiError>> {
+        self.checkout_claimed_at(user, key, body, self.now())
+    }
+
+    /// [`TestApp::checkout`] of a request that arrived at `now` but claims its record at
+    /// `claimed_at` (authentication and the body upload came in between).
+    pub fn checkout_claimed_at(
+        &self,
+        user: &str,
+        key: &str,
+        body: &serde_json::Value,
+        claimed_at: UnixMillis,
+    ) -> Option<Result<Answer, ApiError>> {
         let bytes = serde_json::to_vec(body).unwrap();
         let request = CheckoutRequest::parse(&bytes).unwrap();
         let record = record_key(user, key);
@@ -329,7 +344,7 @@ impl TestApp {
             fingerprint: &fingerprint,
             request: &request,
             attempt: &attempt,
-            claimed_at: self.now(),
+            claimed_at,
             now: self.now(),
             policy: POLICY,
             delay_before_write: None,
@@ -392,11 +407,12 @@ impl TestApp {
 }
 
 impl Catalogue for TestApp {
-    async fn products_near(&self, skus: &[Sku], _start: &Start) -> Result<Vec<Product>, ApiError> {
+    async fn products_near(&self, skus: &[Sku], start: &Start) -> Result<Vec<Product>, ApiError> {
         if skus.is_empty() {
             return Ok(Vec::new());
         }
         self.gate(Op::ProductsNear).await?;
+        self.near_starts.borrow_mut().push(start.clone());
         Ok(self.find_products(skus))
     }
 
