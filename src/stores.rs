@@ -77,6 +77,10 @@ impl OrderStore for WorkersStores<'_> {
         &self,
         order: &NewOrder<'_>,
     ) -> Result<(Option<Bookmark>, Revised), CommitFailure> {
+        // The flow has found the binding with `ready` before its claim, and a request's
+        // bindings do not change, so this lookup does not fail in practice. Were it to, the
+        // answer is the cautious one, "outcome unknown": the claim is unlocked, not
+        // forgotten, and the retry looks for the order before it writes.
         let db = self
             .db()
             .map_err(|e| CommitFailure::Unavailable(e.log_detail().unwrap_or_default()))?;
