@@ -407,3 +407,23 @@ fn cart_reads_after_a_checkout_start_from_the_orders_bookmark() {
         [Start::After(bookmark()), Start::After(bookmark())]
     );
 }
+
+#[test]
+fn a_cart_emptying_that_fails_after_the_write_unlocks_the_claim_for_the_retry() {
+    let app = shop();
+    // shop() saved the cart twice; the checkout's emptying is the third save.
+    app.inject(Fault::Fail(Op::CartSave, 3));
+    let failed = app.checkout_done(ALICE, KEY, &body());
+    assert!(matches!(failed, Err(ApiError::Unavailable { .. })));
+    // The order stands, the cart is not yet emptied, and the claim is unlocked (not
+    // forgotten): a retry need not wait out the lease, and keeps the order id.
+    assert_eq!(app.orders_of(ALICE).len(), 1);
+    assert_eq!(app.cart(ALICE).version(), 2);
+    assert!(in_progress(&app, KEY) <= app.now());
+
+    let retry = app.checkout_done(ALICE, KEY, &body()).unwrap();
+    assert_eq!(retry.stored.status, 201);
+    assert_placed_once(&app, T0);
+    assert_eq!(app.calls(Op::Commit), 1);
+    assert_eq!(completed(&app, KEY), retry.stored);
+}
