@@ -427,3 +427,57 @@ fn a_cart_emptying_that_fails_after_the_write_unlocks_the_claim_for_the_retry() 
     assert_eq!(app.calls(Op::Commit), 1);
     assert_eq!(completed(&app, KEY), retry.stored);
 }
+
+#[test]
+fn a_price_changed_under_the_commit_is_priced_again_and_charged_as_it_now_is() {
+    let app = shop();
+    app.inject(Fault::RepriceBeforeCommit(1));
+    let answer = app.checkout_done(ALICE, KEY, &body()).unwrap();
+    assert_eq!(answer.stored.status, 201);
+    assert_eq!(
+        app.calls(Op::Commit),
+        2,
+        "the refused commit, then the repriced one"
+    );
+    let orders = app.orders_of(ALICE);
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].total_minor, 2 * 1_201 + 451);
+    assert_eq!((app.stock("mug"), app.stock("tea")), (8, 2));
+    assert_eq!(completed(&app, KEY), answer.stored);
+}
+
+#[test]
+fn a_shown_total_overtaken_by_a_price_change_under_the_commit_is_a_stored_409() {
+    let app = shop();
+    app.inject(Fault::RepriceBeforeCommit(1));
+    let shown = 2 * 1_200 + 450;
+    let answer = app
+        .checkout_done(
+            ALICE,
+            KEY,
+            &json!({ "cart_version": 2, "expected_total_minor": shown }),
+        )
+        .unwrap();
+    assert_eq!(answer.stored.status, 409);
+    assert_eq!(problem_type(&answer.stored), "/problems/price-changed");
+    assert_eq!(completed(&app, KEY), answer.stored);
+    assert!(app.orders_of(ALICE).is_empty());
+    assert_eq!(app.cart(ALICE).version(), 2);
+}
+
+#[test]
+fn a_checkout_that_keeps_racing_price_changes_is_a_503_that_forgets_its_claim() {
+    let app = shop();
+    for round in 1..=3 {
+        app.inject(Fault::RepriceBeforeCommit(round));
+    }
+    let failed = app.checkout_done(ALICE, KEY, &body());
+    assert!(matches!(failed, Err(ApiError::Unavailable { .. })));
+    assert_eq!(app.calls(Op::Commit), 3);
+    // Nothing was written, so nothing holds the key: the retry is a new operation.
+    assert!(app.orders_of(ALICE).is_empty());
+    assert!(app.record(ALICE, KEY).is_none());
+    let retry = app.checkout_done(ALICE, KEY, &body()).unwrap();
+    assert_eq!(retry.stored.status, 201);
+    assert_eq!(app.orders_of(ALICE).len(), 1);
+}

@@ -69,6 +69,9 @@ pub enum Fault {
     CrashAfterCommit(usize),
     /// The Nth commit writes everything, and its answer is lost (503: unknown outcome).
     LoseCommitAnswer(usize),
+    /// Just before the Nth commit, a merchant raises the price of every product by one
+    /// minor unit: the checkout priced what is no longer so, and the commit refuses it.
+    RepriceBeforeCommit(usize),
 }
 
 /// A stored order, with what the one-order-per-cart index sees.
@@ -102,6 +105,7 @@ enum Next {
     Hang,
     CrashAfterCommit,
     LoseCommitAnswer,
+    RepriceBeforeCommit,
 }
 
 /// A future that never completes: the worker died while awaiting it.
@@ -200,7 +204,9 @@ impl TestApp {
         let mut faults = self.faults.borrow_mut();
         let Some(at) = faults.iter().position(|f| match *f {
             Fault::Fail(o, k) | Fault::Hang(o, k) => o == op && k == n,
-            Fault::CrashAfterCommit(k) | Fault::LoseCommitAnswer(k) => op == Op::Commit && k == n,
+            Fault::CrashAfterCommit(k)
+            | Fault::LoseCommitAnswer(k)
+            | Fault::RepriceBeforeCommit(k) => op == Op::Commit && k == n,
         }) else {
             return Next::Run;
         };
@@ -209,6 +215,7 @@ impl TestApp {
             Fault::Hang(..) => Next::Hang,
             Fault::CrashAfterCommit(_) => Next::CrashAfterCommit,
             Fault::LoseCommitAnswer(_) => Next::LoseCommitAnswer,
+            Fault::RepriceBeforeCommit(_) => Next::RepriceBeforeCommit,
         }
     }
 
@@ -217,7 +224,10 @@ impl TestApp {
         match self.next(op) {
             Next::Fail => Err(unavailable(op)),
             Next::Hang => die().await,
-            Next::Run | Next::CrashAfterCommit | Next::LoseCommitAnswer => Ok(()),
+            Next::Run
+            | Next::CrashAfterCommit
+            | Next::LoseCommitAnswer
+            | Next::RepriceBeforeCommit => Ok(()),
         }
     }
 
@@ -497,6 +507,11 @@ impl OrderStore for TestApp {
         match next {
             Next::Fail => return Err(CommitFailure::Unavailable("injected failure".into())),
             Next::Hang => return die().await,
+            Next::RepriceBeforeCommit => {
+                for p in self.products.borrow_mut().iter_mut() {
+                    p.price_minor += 1;
+                }
+            }
             Next::Run | Next::CrashAfterCommit | Next::LoseCommitAnswer => {}
         }
         let revised = self.write_order(order).map_err(CommitFailure::Refused)?;
@@ -505,7 +520,9 @@ impl OrderStore for TestApp {
             Next::LoseCommitAnswer => {
                 Err(CommitFailure::Unavailable("network connection lost".into()))
             }
-            Next::Run | Next::Fail | Next::Hang => Ok((Some(bookmark()), revised)),
+            Next::Run | Next::Fail | Next::Hang | Next::RepriceBeforeCommit => {
+                Ok((Some(bookmark()), revised))
+            }
         }
     }
 
