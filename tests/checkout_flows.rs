@@ -481,3 +481,17 @@ fn a_checkout_that_keeps_racing_price_changes_is_a_503_that_forgets_its_claim() 
     assert_eq!(retry.stored.status, 201);
     assert_eq!(app.orders_of(ALICE).len(), 1);
 }
+
+#[test]
+fn a_failed_look_for_the_order_after_a_refused_commit_forgets_the_claim() {
+    let app = shop();
+    app.inject(Fault::RepriceBeforeCommit(1));
+    app.inject(Fault::Fail(Op::Find, 1));
+    let failed = app.checkout_done(ALICE, KEY, &body());
+    assert!(matches!(failed, Err(ApiError::Unavailable { .. })));
+    // The refused commit wrote nothing: the key is free again and nothing was bought.
+    assert!(app.record(ALICE, KEY).is_none());
+    assert!(app.orders_of(ALICE).is_empty());
+    assert_eq!((app.stock("mug"), app.stock("tea")), (10, 3));
+    assert_eq!(app.cart(ALICE).version(), 2);
+}
