@@ -292,22 +292,27 @@ fn a_failed_completion_still_answers_201_and_a_later_retry_completes_the_record(
 
 #[test]
 fn a_total_the_shopper_was_not_shown_is_a_stored_409_price_changed() {
-    let app = shop();
-    let shown = 2 * 1_200 + 450;
-    app.set_price("mug", 1_300);
-    let answer = app
-        .checkout_done(
-            ALICE,
-            KEY,
-            &json!({ "cart_version": 2, "expected_total_minor": shown }),
-        )
-        .unwrap();
-    assert_eq!(answer.stored.status, 409);
-    assert_eq!(problem_type(&answer.stored), "/problems/price-changed");
-    assert_eq!(completed(&app, KEY), answer.stored);
-    assert!(app.orders_of(ALICE).is_empty());
-    assert_eq!((app.stock("mug"), app.stock("tea")), (10, 3));
-    assert_eq!(app.cart(ALICE).version(), 2);
+    // The price moved before the checkout, or between its pricing and its commit.
+    let before: fn(&TestApp) = |app| app.set_price("mug", 1_300);
+    let under_the_commit: fn(&TestApp) = |app| app.inject(Fault::RepriceBeforeCommit(1));
+    for change in [before, under_the_commit] {
+        let app = shop();
+        change(&app);
+        let shown = 2 * 1_200 + 450;
+        let answer = app
+            .checkout_done(
+                ALICE,
+                KEY,
+                &json!({ "cart_version": 2, "expected_total_minor": shown }),
+            )
+            .unwrap();
+        assert_eq!(answer.stored.status, 409);
+        assert_eq!(problem_type(&answer.stored), "/problems/price-changed");
+        assert_eq!(completed(&app, KEY), answer.stored);
+        assert!(app.orders_of(ALICE).is_empty());
+        assert_eq!((app.stock("mug"), app.stock("tea")), (10, 3));
+        assert_eq!(app.cart(ALICE).version(), 2);
+    }
 }
 
 #[test]
@@ -444,25 +449,6 @@ fn a_price_changed_under_the_commit_is_priced_again_and_charged_as_it_now_is() {
     assert_eq!(orders[0].total_minor, 2 * 1_201 + 451);
     assert_eq!((app.stock("mug"), app.stock("tea")), (8, 2));
     assert_eq!(completed(&app, KEY), answer.stored);
-}
-
-#[test]
-fn a_shown_total_overtaken_by_a_price_change_under_the_commit_is_a_stored_409() {
-    let app = shop();
-    app.inject(Fault::RepriceBeforeCommit(1));
-    let shown = 2 * 1_200 + 450;
-    let answer = app
-        .checkout_done(
-            ALICE,
-            KEY,
-            &json!({ "cart_version": 2, "expected_total_minor": shown }),
-        )
-        .unwrap();
-    assert_eq!(answer.stored.status, 409);
-    assert_eq!(problem_type(&answer.stored), "/problems/price-changed");
-    assert_eq!(completed(&app, KEY), answer.stored);
-    assert!(app.orders_of(ALICE).is_empty());
-    assert_eq!(app.cart(ALICE).version(), 2);
 }
 
 #[test]
