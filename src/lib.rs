@@ -49,8 +49,6 @@ pub mod problems;
 pub mod stores;
 pub mod time;
 
-pub use idempotency::durable::IdempotencyStore;
-
 use http::problem::ApiError;
 use http::Cx;
 use worker::Response;

@@ -1,13 +1,17 @@
 //! The worker's exported entry points: the `#[event]`s the worker crate exports, and
 //! `edgecartFetch`, the fetch entry `src/entry.mjs` calls. They turn the runtime's arguments
 //! into Rust ones ([`super::request::Request`], `worker` types) and hand them to the route
-//! table ([`crate::serve`]) or the cron and queue handlers.
+//! table ([`crate::serve`]) or the cron and queue handlers. The Durable Object class is
+//! exported where its type is defined (`#[durable_object]`), and named here with the rest.
 
 use worker::{event, Context, Env, Response};
 
 use super::request::Request;
 use super::workers_cache::WorkersCache;
 use crate::http::Cx;
+
+/// The Durable Object class workerd binds by name (`[[durable_objects]]` in `wrangler.toml`).
+pub use crate::idempotency::durable::IdempotencyStore;
 
 /// Once per wasm instance (at load, and again after a panic re-initialises it).
 #[event(start)]
