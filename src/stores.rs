@@ -24,23 +24,25 @@ pub struct WorkersStores<'a> {
     cx: &'a Cx,
     cart_ttl_seconds: u64,
     cache: CachePolicy,
+    /// The D1 binding, looked up once per request; a missing one is answered (503) by the
+    /// first operation that needs it.
+    db: Result<D1Database, ApiError>,
 }
 
 impl<'a> WorkersStores<'a> {
-    /// The stores of the request `cx` under `config` (no I/O, no lookup yet).
+    /// The stores of the request `cx` under `config` (no I/O: one look-up of the D1 binding).
     #[must_use]
     pub fn new(cx: &'a Cx, config: &Config) -> Self {
         Self {
             cx,
             cart_ttl_seconds: config.cart_ttl_seconds,
             cache: CachePolicy::from_config(config),
+            db: crate::catalogue::store::database(&cx.env),
         }
     }
 
-    /// The D1 binding of the order operations, looked up per operation: a property read of
-    /// `env`, and no per-request cell to hold it.
-    fn db(&self) -> Result<D1Database, ApiError> {
-        crate::catalogue::store::database(&self.cx.env)
+    fn db(&self) -> Result<&D1Database, ApiError> {
+        self.db.as_ref().map_err(Clone::clone)
     }
 }
 
@@ -56,11 +58,18 @@ impl CartStore for WorkersStores<'_> {
 
 impl Catalogue for WorkersStores<'_> {
     async fn products_near(&self, skus: &[Sku], start: &Start) -> Result<Vec<Product>, ApiError> {
-        crate::cart::store::products_near(&self.cx.env, skus, start).await
+        // An empty cart prices nothing: no session, and no need of the binding.
+        if skus.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::cart::store::products_near(self.db()?, skus, start).await
     }
 
     async fn products(&self, skus: &[Sku]) -> Result<Vec<Product>, ApiError> {
-        crate::cart::store::products(&self.cx.env, skus).await
+        if skus.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::cart::store::products(self.db()?, skus).await
     }
 }
 
@@ -70,26 +79,25 @@ impl OrderStore for WorkersStores<'_> {
     }
 
     async fn find(&self, user_key: &str, id: &OrderId) -> Result<Option<Order>, ApiError> {
-        crate::orders::store::find(&self.db()?, user_key, id).await
+        crate::orders::store::find(self.db()?, user_key, id).await
     }
 
     async fn commit(
         &self,
         order: &NewOrder<'_>,
     ) -> Result<(Option<Bookmark>, Revised), CommitFailure> {
-        // The flow has found the binding with `ready` before its claim, and a request's
-        // bindings do not change, so this lookup does not fail in practice. Were it to, the
-        // answer is the cautious one, "outcome unknown": the claim is unlocked, not
-        // forgotten, and the retry looks for the order before it writes.
+        // The flow checks this same binding with `ready` before its claim, so this arm is
+        // not reached. Were it, the answer is the cautious one, "outcome unknown": the claim
+        // is unlocked, not forgotten, and the retry looks for the order before it writes.
         let db = self
             .db()
             .map_err(|e| CommitFailure::Unavailable(e.log_detail().unwrap_or_default()))?;
-        crate::orders::store::commit(&db, order).await
+        crate::orders::store::commit(db, order).await
     }
 
     async fn cart_checked_out(&self, order: &NewOrder<'_>) -> Result<bool, ApiError> {
         let (user, cart, version) = (order.user_key, order.cart_id, order.cart_version);
-        crate::orders::store::cart_checked_out(&self.db()?, user, cart, version).await
+        crate::orders::store::cart_checked_out(self.db()?, user, cart, version).await
     }
 }
 

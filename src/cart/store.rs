@@ -36,7 +36,7 @@
 //! A strongly consistent cart would need a Durable Object per user; KV was chosen for cheap
 //! reads from every location, the shape of cart traffic.
 
-use worker::Env;
+use worker::{D1Database, Env};
 
 use super::model::Cart;
 use crate::catalogue::model::{Product, Sku};
@@ -174,12 +174,8 @@ pub async fn save(
 ///
 /// # Errors
 /// 503 when D1 fails.
-pub async fn products(env: &Env, skus: &[Sku]) -> Result<Vec<Product>, ApiError> {
-    if skus.is_empty() {
-        return Ok(Vec::new());
-    }
-    let db = crate::catalogue::store::database(env)?;
-    crate::catalogue::store::find_many(&db, skus).await
+pub async fn products(db: &D1Database, skus: &[Sku]) -> Result<Vec<Product>, ApiError> {
+    crate::catalogue::store::find_many(db, skus).await
 }
 
 /// The catalogue's entries for `skus` as a D1 session from `start` reads them: from a replica
@@ -198,15 +194,11 @@ pub async fn products(env: &Env, skus: &[Sku]) -> Result<Vec<Product>, ApiError>
 /// # Errors
 /// 503 (with `Retry-After`) when the primary fails too.
 pub async fn products_near(
-    env: &Env,
+    db: &D1Database,
     skus: &[Sku],
     start: &Start,
 ) -> Result<Vec<Product>, ApiError> {
-    if skus.is_empty() {
-        return Ok(Vec::new());
-    }
-    let db = crate::catalogue::store::database(env)?;
-    crate::d1::read(&db, start, async |handle| {
+    crate::d1::read(db, start, async |handle| {
         crate::catalogue::store::find_many(&handle, skus).await
     })
     .await
